@@ -1,0 +1,3 @@
+export { topology, type Topology } from './topology';
+export { createLogger, type Logger } from './logger';
+export { parseSettings, setting, SettingsError, exitOnSettingsError } from './settings';
