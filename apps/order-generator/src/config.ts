@@ -1,0 +1,28 @@
+import { parseSettings, setting, topology } from '@orders/common';
+
+/** Every setting is an environment variable with a default; see the README's table. */
+export const generatorSettings = {
+  /** Serves GET /healthz for Kubernetes probes; the generator takes no other inbound traffic. */
+  PORT: setting.port(topology.orderGenerator.port),
+  DAPR_HOST: setting.host('127.0.0.1'),
+  DAPR_HTTP_PORT: setting.port(3500),
+  ORDER_STORE_APP_ID: setting.text(topology.orderStore.appId),
+  ORDERS_PER_SECOND: setting.number(1, 0.01, 10_000),
+  /** Stop generating after this many orders; 0 keeps going until stopped. */
+  ORDER_LIMIT: setting.integer(0, 0, Number.MAX_SAFE_INTEGER),
+  /** Orders sent at the same time. */
+  MAX_IN_FLIGHT: setting.integer(32, 1, 1_024),
+  /** Orders generated but not yet accepted (in flight or waiting to retry); generation pauses when full. */
+  BACKLOG_LIMIT: setting.integer(1_000, 1, 1_000_000),
+  RETRY_BASE_MS: setting.integer(200, 1, 60_000),
+  RETRY_MAX_MS: setting.integer(10_000, 1, 600_000),
+  REQUEST_TIMEOUT_MS: setting.integer(15_000, 100, 600_000),
+  SHUTDOWN_GRACE_MS: setting.integer(10_000, 0, 120_000),
+  LOG_LEVEL: setting.logLevel(),
+};
+
+export type GeneratorConfig = ReturnType<typeof loadGeneratorConfig>;
+
+export function loadGeneratorConfig(env: NodeJS.ProcessEnv = process.env) {
+  return parseSettings(generatorSettings, env);
+}

@@ -1,0 +1,69 @@
+import { createServer } from 'node:http';
+import { createDaprClient, createLogger, exitOnSettingsError, topology } from '@orders/common';
+import { type GeneratorConfig, loadGeneratorConfig } from './config';
+import { newOrder } from './new-order';
+import { newOrderId } from './order-ids';
+import { OrderPipeline } from './pipeline';
+import { daprSender } from './sender';
+
+async function main(config: GeneratorConfig): Promise<void> {
+  const logger = createLogger('order-generator', config.LOG_LEVEL);
+  const client = createDaprClient({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT }, logger);
+  const pipeline = new OrderPipeline(
+    daprSender(client, config.ORDER_STORE_APP_ID, topology.newOrderMethod, config.REQUEST_TIMEOUT_MS),
+    () => newOrder(newOrderId()),
+    {
+      ordersPerSecond: config.ORDERS_PER_SECOND,
+      orderLimit: config.ORDER_LIMIT,
+      maxInFlight: config.MAX_IN_FLIGHT,
+      backlogLimit: config.BACKLOG_LIMIT,
+      backoff: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
+    },
+    logger,
+  );
+
+  // Liveness for Kubernetes, and the pipeline's counters for operators and the benchmark.
+  const health = createServer((req, res) => {
+    const body = req.url === '/healthz' ? { status: 'ok' } : req.url === '/stats' ? pipeline.snapshot() : undefined;
+    res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body ?? { error: { code: 'not_found', message: 'no such route', details: [] } }));
+  });
+  health.listen(config.PORT);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'order-generator stopping: no new orders');
+    const stats = await pipeline.stop(config.SHUTDOWN_GRACE_MS);
+    logger.info(stats, 'order-generator stopped');
+    health.close();
+    await client.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  logger.info({ sidecar: `${config.DAPR_HOST}:${config.DAPR_HTTP_PORT}` }, 'waiting for the Dapr sidecar');
+  await client.start();
+  if (stopping) return;
+  logger.info(
+    { ordersPerSecond: config.ORDERS_PER_SECOND, store: config.ORDER_STORE_APP_ID },
+    'sidecar ready: generating orders',
+  );
+  pipeline.start();
+  await pipeline.whenFinished();
+  logger.info({ orderLimit: config.ORDER_LIMIT }, 'order limit reached and every order confirmed');
+  await stop('ORDER_LIMIT');
+}
+
+let config: GeneratorConfig;
+try {
+  config = loadGeneratorConfig();
+} catch (error) {
+  exitOnSettingsError(error);
+}
+main(config).catch((error: unknown) => {
+  process.stderr.write(`order-generator failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

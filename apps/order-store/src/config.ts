@@ -1,0 +1,27 @@
+import { parseSettings, setting, topology } from '@orders/common';
+import { z } from 'zod';
+
+const secret = z.string().min(16, 'expected at least 16 characters').optional();
+
+/** Every setting is an environment variable with a default; see the README's table. */
+export const storeSettings = {
+  PORT: setting.port(topology.orderStore.port),
+  DAPR_HOST: setting.host('127.0.0.1'),
+  DAPR_HTTP_PORT: setting.port(3500),
+  STATESTORE_NAME: setting.text(topology.stateStore),
+  BODY_LIMIT_BYTES: setting.integer(16_384, 256, 1_048_576),
+  SHUTDOWN_GRACE_MS: setting.integer(10_000, 0, 120_000),
+  LOG_LEVEL: setting.logLevel(),
+  /** When set, POST /neworder from outside needs `Authorization: Bearer <WRITE_TOKEN>`. */
+  WRITE_TOKEN: secret,
+  /** Dapr's app API token: the sidecar sends it as `dapr-api-token` on every call it forwards. */
+  APP_API_TOKEN: secret,
+  /** When true, GET endpoints need the same credentials as writes. */
+  PROTECT_READS: setting.boolean(false),
+};
+
+export type StoreConfig = ReturnType<typeof loadStoreConfig>;
+
+export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env) {
+  return parseSettings(storeSettings, env);
+}

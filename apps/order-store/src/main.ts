@@ -1,0 +1,46 @@
+import { createDaprClient, createLogger, exitOnSettingsError } from '@orders/common';
+import { type StoreConfig, loadStoreConfig } from './config';
+import { OrderBook } from './orders';
+import { createApp } from './routes';
+import { DaprOrderState } from './state';
+
+function main(config: StoreConfig): void {
+  const logger = createLogger('order-store', config.LOG_LEVEL);
+  const client = createDaprClient({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT }, logger);
+  const state = new DaprOrderState(client, config.STATESTORE_NAME);
+  const app = createApp({ book: new OrderBook(state), ping: () => state.ping(), config, logger });
+
+  const server = app.listen(config.PORT, () => logger.info({ port: config.PORT }, 'order-store listening'));
+  // Slow or stalled bodies are cut off instead of holding a socket; idle keep-alive outlives the
+  // NLB's 350s idle timeout only on the NLB's side, so connections are closed by us first.
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  server.keepAliveTimeout = 65_000;
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'order-store stopping: finishing requests in flight');
+    const deadline = setTimeout(() => {
+      logger.warn('grace period over: closing remaining connections');
+      server.closeAllConnections();
+    }, config.SHUTDOWN_GRACE_MS).unref();
+    server.close(() => {
+      clearTimeout(deadline);
+      void client.stop().finally(() => {
+        logger.info('order-store stopped');
+        process.exit(0);
+      });
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+try {
+  main(loadStoreConfig());
+} catch (error) {
+  exitOnSettingsError(error);
+}
