@@ -1,0 +1,117 @@
+import { KubectlV34Layer } from '@aws-cdk/lambda-layer-kubectl-v34';
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+export interface ClusterProps {
+  /** The VPC; nodes and pods go in its private subnets. */
+  readonly vpc: ec2.IVpc;
+  /**
+   * The EKS cluster name. Fixed rather than generated so that the control-plane log group,
+   * which EKS would otherwise create outside CloudFormation and leave behind, can be created
+   * (and deleted) by the stack.
+   * @default 'orders'
+   */
+  readonly clusterName?: string;
+  /**
+   * CIDRs that may reach the public Kubernetes API endpoint. Every request still needs an IAM
+   * identity with an access entry.
+   * @default ['0.0.0.0/0']
+   */
+  readonly apiAllowedCidrs?: string[];
+  /**
+   * IAM users or roles, by ARN, to give cluster-admin access entries, for example the SSO role
+   * you deploy with.
+   * @default - none; the admin role below is always created
+   */
+  readonly adminPrincipalArns?: string[];
+  /**
+   * Days to keep control-plane logs.
+   * @default logs.RetentionDays.ONE_WEEK
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * An EKS cluster in Auto Mode: EKS runs the nodes (Bottlerocket, right-sized and patched by
+ * Karpenter), CoreDNS, the VPC CNI, EBS CSI and the load balancer controller that turns a
+ * Service of type LoadBalancer into an NLB. Managed node groups would need the load balancer
+ * controller, its IAM role and the add-ons installed and upgraded by this stack; Auto Mode's
+ * surcharge on instance prices buys all of that away.
+ */
+export class Cluster extends Construct {
+  readonly cluster: eks.Cluster;
+  /**
+   * A role any principal of this account that may assume it can use as cluster admin: the
+   * deploying principal does not have to be known at synth time (it is not, with no credentials).
+   */
+  readonly adminRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: ClusterProps) {
+    super(scope, id);
+    const clusterName = props.clusterName ?? 'orders';
+
+    // EKS writes control-plane logs to exactly this group, creating it if it is missing; made
+    // here first, it is the stack's to delete on destroy.
+    const controlPlaneLogs = new logs.LogGroup(this, 'ControlPlaneLogs', {
+      logGroupName: `/aws/eks/${clusterName}/cluster`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_WEEK,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.adminRole = new iam.Role(this, 'AdminRole', {
+      assumedBy: new iam.AccountRootPrincipal(),
+      description: `Cluster admin for EKS cluster ${clusterName}: aws eks update-kubeconfig --role-arn`,
+    });
+
+    this.cluster = new eks.Cluster(this, 'Cluster', {
+      clusterName,
+      version: eks.KubernetesVersion.V1_34,
+      vpc: props.vpc,
+      vpcSubnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
+      defaultCapacityType: eks.DefaultCapacityType.AUTOMODE,
+      compute: { nodePools: ['system', 'general-purpose'], nodeRole: this.nodeRole() },
+      endpointAccess: eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...(props.apiAllowedCidrs ?? ['0.0.0.0/0'])),
+      // Runs kubectl and helm for the manifests and charts below. Outside the VPC: it reaches the
+      // public endpoint, and a VPC Lambda's ENIs would hold up the VPC's deletion for minutes.
+      kubectlProviderOptions: { kubectlLayer: new KubectlV34Layer(this, 'KubectlLayer') },
+      clusterLogging: [
+        eks.ClusterLoggingTypes.API,
+        eks.ClusterLoggingTypes.AUDIT,
+        eks.ClusterLoggingTypes.AUTHENTICATOR,
+        eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
+        eks.ClusterLoggingTypes.SCHEDULER,
+      ],
+      // Kubernetes 1.28 and later on EKS envelope-encrypt Secrets with an AWS-owned KMS key by
+      // default; a customer key would add a key to pay for and to schedule for deletion.
+      mastersRole: this.adminRole,
+      // The stack prints its own, with the region.
+      outputConfigCommand: false,
+    });
+    this.cluster.node.addDependency(controlPlaneLogs);
+
+    props.adminPrincipalArns?.forEach((arn, index) => this.cluster.grantClusterAdmin(`Admin${index}`, arn));
+  }
+
+  /**
+   * The role of Auto Mode's nodes, with the two managed policies EKS documents for them; the
+   * construct's default adds the broader AmazonEKSWorkerNodePolicy and full ECR read access.
+   */
+  private nodeRole(): iam.Role {
+    return new iam.Role(this, 'NodeRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      managedPolicies: [
+        iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonEKSWorkerNodeMinimalPolicy'),
+        iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonEC2ContainerRegistryPullOnly'),
+      ],
+    });
+  }
+
+  /** The security group EKS gives the control plane and, in Auto Mode, every node. */
+  get securityGroup(): ec2.ISecurityGroup {
+    return this.cluster.clusterSecurityGroup;
+  }
+}

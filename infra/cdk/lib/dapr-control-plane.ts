@@ -1,0 +1,76 @@
+import { Duration } from 'aws-cdk-lib';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import { Construct } from 'constructs';
+import { topology } from './topology';
+
+/** Where the official chart is published. */
+export const DAPR_HELM_REPOSITORY = 'https://dapr.github.io/helm-charts/';
+
+export interface DaprControlPlaneProps {
+  /** The cluster to install into. */
+  readonly cluster: eks.ICluster;
+  /**
+   * Dapr version: the chart version, which pins every control-plane image to the same version.
+   * @default topology.daprVersion, the version local runs use
+   */
+  readonly version?: string;
+  /**
+   * Three replicas of each control-plane service, spread over zones, instead of one.
+   * @default false
+   */
+  readonly highAvailability?: boolean;
+  /**
+   * Namespace of the control plane.
+   * @default 'dapr-system'
+   */
+  readonly namespace?: string;
+}
+
+/**
+ * The Dapr control plane (operator, sentry, sidecar injector, placement, scheduler) from the
+ * official `dapr` Helm chart.
+ */
+export class DaprControlPlane extends Construct {
+  readonly chart: eks.HelmChart;
+  readonly version: string;
+  readonly namespace: string;
+
+  constructor(scope: Construct, id: string, props: DaprControlPlaneProps) {
+    super(scope, id);
+    this.version = props.version ?? topology.daprVersion;
+    this.namespace = props.namespace ?? 'dapr-system';
+
+    this.chart = new eks.HelmChart(this, 'Chart', {
+      cluster: props.cluster,
+      repository: DAPR_HELM_REPOSITORY,
+      chart: 'dapr',
+      release: 'dapr',
+      version: this.version,
+      namespace: this.namespace,
+      createNamespace: true,
+      // The apps' Deployments must not start before the injector's webhook answers, or their
+      // pods would run without sidecars.
+      wait: true,
+      timeout: Duration.minutes(15),
+      values: {
+        global: {
+          ha: { enabled: props.highAvailability ?? false },
+          // mTLS between sidecars is cluster-wide on Kubernetes; the chart's default, pinned here
+          // because access control by app id relies on it.
+          mtls: { enabled: true },
+          logAsJson: true,
+        },
+        dapr_sidecar_injector: {
+          // Lets sidecars meet the `restricted` Pod Security Standard like the apps do.
+          sidecarDropALLCapabilities: true,
+        },
+        dapr_scheduler: {
+          // The scheduler keeps jobs and reminders in etcd on a persistent volume by default. The
+          // orders apps schedule nothing, and a volume would outlive `cdk destroy` (an EBS volume
+          // that deleting the cluster does not delete) and need a StorageClass Auto Mode lacks.
+          cluster: { inMemoryStorage: true },
+        },
+      },
+    });
+  }
+}

@@ -1,0 +1,178 @@
+import { resolve } from 'node:path';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { Construct, type IDependable } from 'constructs';
+import { type K8sObject, loadDeployDir, substitute, tokenSecretsOf } from './manifests';
+import { topology } from './topology';
+
+/** The repository root: the build context of both apps' Dockerfiles. */
+const REPO_ROOT = resolve(__dirname, '../../..');
+
+/** An app image: built from its Dockerfile on deploy, or one the user built and pushed. */
+export type AppImage = { readonly uri: string } | { readonly dockerfile: string };
+
+export interface OrdersAppProps {
+  /** The cluster to deploy into; it must run Dapr (see dependsOn). */
+  readonly cluster: eks.Cluster;
+  /** The cache's `host:port`, for the statestore component. */
+  readonly cacheEndpoint: string;
+  /**
+   * What must exist before the manifests are applied and still exist until they are deleted:
+   * the Dapr control plane (its CRDs and sidecar injector) and the network the load balancer
+   * lives in. See the comment where the dependencies are added.
+   */
+  readonly dependsOn: IDependable[];
+  /**
+   * order-store's image.
+   * @default built from apps/order-store/Dockerfile
+   */
+  readonly orderStoreImage?: AppImage;
+  /**
+   * order-generator's image.
+   * @default built from apps/order-generator/Dockerfile
+   */
+  readonly orderGeneratorImage?: AppImage;
+  /**
+   * Source CIDRs the load balancer admits.
+   * @default ['0.0.0.0/0']
+   */
+  readonly allowedClientCidrs?: string[];
+  /**
+   * order-store replicas.
+   * @default 2
+   */
+  readonly orderStoreReplicas?: number;
+  /**
+   * order-generator replicas.
+   * @default 1
+   */
+  readonly orderGeneratorReplicas?: number;
+  /**
+   * Generate the write token, so writes through the load balancer need `Authorization: Bearer`.
+   * Dapr's app API token is generated either way.
+   * @default true
+   */
+  readonly writeToken?: boolean;
+  /**
+   * Directory of the manifests.
+   * @default deploy/ at the repository root
+   */
+  readonly deployDir?: string;
+}
+
+/**
+ * The orders system on the cluster: deploy/'s manifests with this deployment's images, cache
+ * endpoint, client CIDRs and replicas substituted, plus the generated token Secrets.
+ */
+export class OrdersApp extends Construct {
+  /** Every object applied, after substitution, in apply order. */
+  readonly objects: K8sObject[];
+  /** The order-store load balancer's DNS name, once Kubernetes has one for the Service. */
+  readonly loadBalancerHostname: string;
+  /** Secret names holding the tokens. */
+  readonly tokenSecrets: { appApiToken: string; writeToken?: string };
+  private readonly cluster: eks.Cluster;
+
+  constructor(scope: Construct, id: string, props: OrdersAppProps) {
+    super(scope, id);
+    const { cluster } = props;
+    this.cluster = cluster;
+    const { files, imageNames } = loadDeployDir(props.deployDir);
+
+    const images: Record<string, string> = {};
+    for (const [name, image] of [
+      [topology.orderStore.appId, props.orderStoreImage],
+      [topology.orderGenerator.appId, props.orderGeneratorImage],
+    ] as const) {
+      if (!imageNames.includes(name)) throw new Error(`deploy/kustomization.yaml lists no image named ${name}`);
+      images[name] = this.imageUri(name, image ?? { dockerfile: `apps/${name}/Dockerfile` });
+    }
+
+    this.objects = substitute(
+      files.flatMap((file) => file.objects),
+      {
+        images,
+        redisHost: props.cacheEndpoint,
+        loadBalancerSourceRanges: props.allowedClientCidrs ?? ['0.0.0.0/0'],
+        replicas: {
+          [topology.orderStore.appId]: props.orderStoreReplicas ?? 2,
+          [topology.orderGenerator.appId]: props.orderGeneratorReplicas ?? 1,
+        },
+      },
+      topology.stateStore,
+    );
+    const byKind = (kinds: string[]) => this.objects.filter((object) => kinds.includes(object.kind));
+
+    // Four steps, each waiting for the one before, because each needs what the one before makes:
+    const namespace = this.manifest('Namespace', byKind(['Namespace']));
+    const secrets = tokenSecretsOf(this.objects, topology.orderStore.appId);
+    this.tokenSecrets = props.writeToken === false ? { appApiToken: secrets.appApiToken } : secrets;
+    const tokens = new eks.HelmChart(this, 'Tokens', {
+      cluster,
+      chartAsset: new Asset(this, 'TokensChart', { path: resolve(__dirname, '../charts/order-store-tokens') }),
+      release: 'order-store-tokens',
+      namespace: topology.namespace,
+      createNamespace: false,
+      values: { secrets: Object.values(this.tokenSecrets) },
+    });
+    tokens.node.addDependency(namespace);
+    // The Dapr resources before any sidecar starts: a sidecar whose configuration is missing fails.
+    const dapr = this.manifest('DaprResources', byKind(['Component', 'Configuration', 'Resiliency']));
+    dapr.node.addDependency(namespace);
+    const workloads = this.manifest(
+      'Workloads',
+      this.objects.filter((object) => !['Namespace', 'Component', 'Configuration', 'Resiliency'].includes(object.kind)),
+    );
+    // Pods read their tokens at start, and their sidecars the Dapr resources.
+    workloads.node.addDependency(dapr, tokens);
+
+    // Deletion order, the reverse of creation in CloudFormation, is what keeps `cdk destroy`
+    // clean. The Service of type LoadBalancer in `workloads` makes EKS Auto Mode create an NLB,
+    // its target group, listener and security groups, and rules in the cluster security group,
+    // none of which CloudFormation knows about. They go away only when the Service does: deleting
+    // the manifest runs `kubectl delete`, which waits for the Service's finalizer, which is
+    // removed once the NLB and the rest are deleted. So the Service must be deleted
+    //   - before the Dapr control plane (uninstalling it while sidecars run is harmless, but
+    //     Dapr's CRDs must still exist for `kubectl delete` of the Dapr resources to succeed),
+    //   - before the cluster (with the cluster gone, nothing would delete the NLB), and
+    //   - before any part of the VPC: the NLB holds ENIs and public addresses in the public
+    //     subnets, and the internet gateway cannot be detached while they are mapped.
+    // The cluster depends on the private subnets only; depending on the whole network here is
+    // what holds the internet gateway, the public subnets and their routes until the NLB is gone.
+    for (const dependency of props.dependsOn) {
+      namespace.node.addDependency(dependency);
+      workloads.node.addDependency(dependency);
+    }
+
+    const service = this.objects.find(
+      (object) => object.kind === 'Service' && (object.spec as { type?: string }).type === 'LoadBalancer',
+    );
+    if (!service) throw new Error('deploy/ has no Service of type LoadBalancer');
+    const address = new eks.KubernetesObjectValue(this, 'LoadBalancerAddress', {
+      cluster,
+      objectType: 'service',
+      objectName: service.metadata.name,
+      objectNamespace: service.metadata.namespace ?? topology.namespace,
+      jsonPath: '.status.loadBalancer.ingress[0].hostname',
+    });
+    address.node.addDependency(workloads);
+    this.loadBalancerHostname = address.value;
+  }
+
+  private manifest(id: string, objects: K8sObject[]): eks.KubernetesManifest {
+    if (objects.length === 0) throw new Error(`deploy/ has nothing for the ${id} step`);
+    // overwrite: a retried deploy applies over objects a failed one left, instead of failing on them.
+    return new eks.KubernetesManifest(this, id, { cluster: this.cluster, manifest: objects, overwrite: true });
+  }
+
+  private imageUri(name: string, image: AppImage): string {
+    if ('uri' in image) return image.uri;
+    return new DockerImageAsset(this, `${name}Image`, {
+      directory: REPO_ROOT,
+      file: image.dockerfile,
+      // Auto Mode's general-purpose nodes are x86_64; build for them even on an arm64 laptop.
+      platform: Platform.LINUX_AMD64,
+    }).imageUri;
+  }
+}

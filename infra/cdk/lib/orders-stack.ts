@@ -1,0 +1,123 @@
+import { CfnOutput, Stack, type StackProps, Annotations } from 'aws-cdk-lib';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { Cache } from './cache';
+import { Cluster } from './cluster';
+import { DaprControlPlane } from './dapr-control-plane';
+import { Network } from './network';
+import { suppressNagFindings } from './nag-suppressions';
+import { type AppImage, OrdersApp } from './orders-app';
+import type { Settings } from './settings';
+import { topology } from './topology';
+
+export interface OrdersStackProps extends StackProps {
+  /** Everything a user sets through context; see settings.ts for each default. */
+  readonly settings: Settings;
+}
+
+/**
+ * The whole orders system on AWS: network, EKS cluster, ElastiCache Serverless, the Dapr control
+ * plane and the two apps, with outputs that say how to use it.
+ */
+export class OrdersStack extends Stack {
+  readonly network: Network;
+  readonly cluster: Cluster;
+  readonly cache: Cache;
+  readonly dapr: DaprControlPlane;
+  readonly app: OrdersApp;
+
+  constructor(scope: Construct, id: string, props: OrdersStackProps) {
+    super(scope, id, props);
+    const { settings } = props;
+    const retention = settings.logRetentionDays as logs.RetentionDays;
+
+    this.network = new Network(this, 'Network', {
+      maxAzs: settings.maxAzs,
+      natGateways: settings.natGateways,
+      flowLogRetention: retention,
+    });
+
+    this.cluster = new Cluster(this, 'Cluster', {
+      vpc: this.network.vpc,
+      clusterName: settings.clusterName,
+      apiAllowedCidrs: settings.apiAllowedCidrs,
+      adminPrincipalArns: settings.adminPrincipalArns,
+      logRetention: retention,
+    });
+    // Nodes pull images through the NAT gateways as soon as the cluster schedules anything: the
+    // whole network first. It also means the network outlives the cluster on delete.
+    this.cluster.cluster.node.addDependency(this.network.vpc);
+
+    this.cache = new Cache(this, 'Cache', {
+      vpc: this.network.vpc,
+      clientSecurityGroup: this.cluster.securityGroup,
+      name: `${settings.clusterName.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 34)}-state`,
+      maxDataStorageGb: settings.cacheMaxDataStorageGb,
+      maxEcpuPerSecond: settings.cacheMaxEcpuPerSecond,
+    });
+
+    this.dapr = new DaprControlPlane(this, 'Dapr', {
+      cluster: this.cluster.cluster,
+      version: settings.daprVersion,
+      highAvailability: settings.daprHa,
+    });
+
+    const image = (uri: string | undefined): AppImage | undefined => (uri ? { uri } : undefined);
+    this.app = new OrdersApp(this, 'Orders', {
+      cluster: this.cluster.cluster,
+      cacheEndpoint: this.cache.endpoint,
+      dependsOn: [this.dapr.chart, this.network.vpc],
+      ...optional('orderStoreImage', image(settings.orderStoreImage)),
+      ...optional('orderGeneratorImage', image(settings.orderGeneratorImage)),
+      allowedClientCidrs: settings.allowedClientCidrs,
+      orderStoreReplicas: settings.orderStoreReplicas,
+      orderGeneratorReplicas: settings.orderGeneratorReplicas,
+      writeToken: settings.writeToken,
+    });
+
+    if (settings.allowedClientCidrs.includes('0.0.0.0/0')) {
+      Annotations.of(this).addWarningV2(
+        'orders:open-load-balancer',
+        'The order-store load balancer admits any address; set -c allowedClientCidrs=<your CIDRs> to narrow it.',
+      );
+    }
+
+    this.outputs(settings);
+    suppressNagFindings(this);
+  }
+
+  private outputs(settings: Settings): void {
+    const url = `http://${this.app.loadBalancerHostname}`;
+    const ns = topology.namespace;
+    const writeSecret = this.app.tokenSecrets.writeToken;
+    const auth = writeSecret ? ' -H "Authorization: Bearer $TOKEN"' : '';
+    new CfnOutput(this, 'LoadBalancerUrl', { description: 'order-store through its NLB', value: url });
+    new CfnOutput(this, 'NewOrderCommand', {
+      description: 'Store an order through the load balancer (after the WriteTokenCommand)',
+      value: `curl -sS -X POST${auth} -H 'Content-Type: application/json' -d '{"orderId":"curl-1"}' ${url}/neworder`,
+    });
+    new CfnOutput(this, 'GetOrderCommand', {
+      description: 'Read the latest order, which order-generator keeps replacing',
+      value: `curl -sS ${url}/order`,
+    });
+    if (writeSecret) {
+      new CfnOutput(this, 'WriteTokenCommand', {
+        description: 'Put the write token in $TOKEN (needs the kubeconfig from KubeconfigCommand)',
+        value: `export TOKEN=$(kubectl get secret ${writeSecret} -n ${ns} -o jsonpath='{.data.token}' | base64 -d)`,
+      });
+    }
+    new CfnOutput(this, 'KubeconfigCommand', {
+      description: 'Point kubectl at the cluster, as its admin role',
+      value: `aws eks update-kubeconfig --name ${this.cluster.cluster.clusterName} --region ${this.region} --role-arn ${this.cluster.adminRole.roleArn}`,
+    });
+    new CfnOutput(this, 'CacheEndpoint', {
+      description: 'ElastiCache Serverless endpoint (TLS), reachable only from the cluster',
+      value: this.cache.endpoint,
+    });
+    new CfnOutput(this, 'DaprVersion', { description: 'Dapr control plane and chart version', value: settings.daprVersion });
+  }
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
