@@ -1,0 +1,59 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { OrdersStack } from '../lib/orders-stack';
+import { readSettings } from '../lib/settings';
+
+/** Synthesizes the stack with the given context, as `cdk synth -c key=value` would. */
+export function synth(context: Record<string, unknown> = {}): { stack: OrdersStack; template: Template } {
+  const app = new App({ context });
+  const stack = new OrdersStack(app, 'OrdersStack', {
+    settings: readSettings((key) => app.node.tryGetContext(key), {}),
+  });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+/** A Kubernetes object as it appears in a synthesized manifest, with tokens spelt out. */
+export interface SynthObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+/**
+ * The objects of every KubernetesManifest in the template, keyed by the manifest's logical id.
+ * CloudFormation references inside become `<<Ref:Id>>` or `<<GetAtt:Id.Attr>>`.
+ */
+export function manifestsOf(template: Template): Map<string, SynthObject[]> {
+  const result = new Map<string, SynthObject[]>();
+  for (const [id, resource] of Object.entries(template.findResources('Custom::AWSCDK-EKS-KubernetesResource'))) {
+    const manifest: unknown = (resource as { Properties: { Manifest: unknown } }).Properties.Manifest;
+    result.set(id, JSON.parse(flatten(manifest)) as SynthObject[]);
+  }
+  return result;
+}
+
+export function flatten(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null) {
+    const record = value as Record<string, unknown>;
+    if (Array.isArray(record['Fn::Join'])) {
+      const [separator, parts] = record['Fn::Join'] as [string, unknown[]];
+      return parts.map(flatten).join(separator);
+    }
+    if (typeof record.Ref === 'string') return `<<Ref:${record.Ref}>>`;
+    if (Array.isArray(record['Fn::GetAtt'])) return `<<GetAtt:${(record['Fn::GetAtt'] as string[]).join('.')}>>`;
+    if (typeof record['Fn::Sub'] === 'string') return `<<Sub:${record['Fn::Sub']}>>`;
+  }
+  return `<<${JSON.stringify(value)}>>`;
+}
+
+/** Logical id of the one resource of a type whose id starts with a prefix. */
+export function logicalId(template: Template, type: string, prefix: string): string {
+  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
+  if (ids.length !== 1) throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(', ') || 'none'}`);
+  return ids[0] as string;
+}
+
+export { Stack };

@@ -1,0 +1,276 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { DAPR_HELM_REPOSITORY } from '../lib/dapr-control-plane';
+import { topology } from '../lib/topology';
+import { flatten, logicalId, manifestsOf, type SynthObject, synth } from './helpers';
+
+// One synth for most assertions: it is the slow part.
+const { template } = synth({ allowedClientCidrs: '203.0.113.0/24,198.51.100.7/32' });
+const resources = template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[]; Properties: Record<string, unknown> }>;
+const manifests = manifestsOf(template);
+const objects = [...manifests.values()].flat();
+const find = (kind: string, name: string): SynthObject => {
+  const found = objects.find((object) => object.kind === kind && object.metadata.name === name);
+  if (!found) throw new Error(`no ${kind}/${name} in the synthesized manifests`);
+  return found;
+};
+const clusterId = logicalId(template, 'AWS::EKS::Cluster', 'Cluster');
+
+describe('cluster', () => {
+  test('is EKS Auto Mode with both built-in node pools, nodes in private subnets', () => {
+    template.hasResourceProperties('AWS::EKS::Cluster', {
+      Name: 'orders',
+      Version: '1.34',
+      ComputeConfig: { Enabled: true, NodePools: ['system', 'general-purpose'] },
+      KubernetesNetworkConfig: { ElasticLoadBalancing: { Enabled: true } },
+      StorageConfig: { BlockStorage: { Enabled: true } },
+      ResourcesVpcConfig: {
+        SubnetIds: [{ Ref: Match.stringLikeRegexp('NetworkVpcprivateSubnet1') }, { Ref: Match.stringLikeRegexp('NetworkVpcprivateSubnet2') }],
+      },
+    });
+  });
+
+  test('logs every control-plane log type to a log group the stack owns and deletes', () => {
+    template.hasResourceProperties('AWS::EKS::Cluster', {
+      Logging: {
+        ClusterLogging: {
+          EnabledTypes: ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'].map((type) => ({ Type: type })),
+        },
+      },
+    });
+    template.hasResource('AWS::Logs::LogGroup', {
+      Properties: { LogGroupName: '/aws/eks/orders/cluster', RetentionInDays: 7 },
+      DeletionPolicy: 'Delete',
+    });
+    expect(resources[clusterId]?.DependsOn).toContain(logicalId(template, 'AWS::Logs::LogGroup', 'ClusterControlPlaneLogs'));
+  });
+
+  test('gives the admin role a cluster-admin access entry', () => {
+    const adminRole = logicalId(template, 'AWS::IAM::Role', 'ClusterAdminRole');
+    template.hasResourceProperties('AWS::EKS::AccessEntry', {
+      PrincipalArn: { 'Fn::GetAtt': [adminRole, 'Arn'] },
+      AccessPolicies: [
+        Match.objectLike({
+          PolicyArn: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([Match.stringLikeRegexp('AmazonEKSClusterAdminPolicy')])]) }),
+        }),
+      ],
+    });
+  });
+});
+
+describe('cache', () => {
+  const cacheSg = logicalId(template, 'AWS::EC2::SecurityGroup', 'CacheSecurityGroup');
+
+  test('is ElastiCache Serverless Valkey in the private subnets, reachable only through the VPC', () => {
+    template.resourceCountIs('AWS::ElastiCache::ServerlessCache', 1);
+    template.hasResourceProperties('AWS::ElastiCache::ServerlessCache', {
+      Engine: 'valkey',
+      MajorEngineVersion: '8',
+      ConnectionType: 'vpc',
+      SecurityGroupIds: [{ 'Fn::GetAtt': [cacheSg, 'GroupId'] }],
+      SubnetIds: [{ Ref: Match.stringLikeRegexp('NetworkVpcprivateSubnet1') }, { Ref: Match.stringLikeRegexp('NetworkVpcprivateSubnet2') }],
+    });
+    template.hasResource('AWS::ElastiCache::ServerlessCache', { DeletionPolicy: 'Delete' });
+  });
+
+  test('its security group admits the cluster on 6379 and nothing else', () => {
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: Match.stringLikeRegexp('ElastiCache'),
+      SecurityGroupIngress: Match.absent(),
+      SecurityGroupEgress: [Match.objectLike({ CidrIp: '255.255.255.255/32' })],
+    });
+    const ingress = Object.values(resources).filter(
+      (resource) =>
+        resource.Type === 'AWS::EC2::SecurityGroupIngress' &&
+        JSON.stringify(resource.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [cacheSg, 'GroupId'] }),
+    );
+    expect(ingress.map((rule) => rule.Properties)).toEqual([
+      {
+        GroupId: { 'Fn::GetAtt': [cacheSg, 'GroupId'] },
+        IpProtocol: 'tcp',
+        FromPort: 6379,
+        ToPort: 6379,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [clusterId, 'ClusterSecurityGroupId'] },
+        Description: expect.any(String),
+      },
+    ]);
+  });
+
+  test('TLS is on for the state store that points at it', () => {
+    const metadata = (find('Component', topology.stateStore).spec as { metadata: { name: string; value: string }[] }).metadata;
+    const value = (name: string) => metadata.find((item) => item.name === name)?.value;
+    expect(value('enableTLS')).toBe('true');
+    expect(value('redisHost')).toBe(
+      `<<GetAtt:${logicalId(template, 'AWS::ElastiCache::ServerlessCache', 'Cache')}.Endpoint.Address>>:<<GetAtt:${logicalId(template, 'AWS::ElastiCache::ServerlessCache', 'Cache')}.Endpoint.Port>>`,
+    );
+  });
+});
+
+describe('Dapr control plane', () => {
+  test('is the official chart pinned to the version local runs use, in dapr-system, not HA by default', () => {
+    template.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', {
+      Chart: 'dapr',
+      Release: 'dapr',
+      Repository: DAPR_HELM_REPOSITORY,
+      Version: topology.daprVersion,
+      Namespace: 'dapr-system',
+      CreateNamespace: true,
+      Wait: true,
+    });
+    const values = helmValues(template, 'dapr');
+    expect(values).toMatchObject({ global: { ha: { enabled: false } }, dapr_sidecar_injector: { sidecarDropALLCapabilities: true } });
+  });
+
+  test('daprHa=true turns on HA mode; daprVersion moves the pin', () => {
+    const { template: ha } = synth({ daprHa: 'true', daprVersion: '1.18.1', orderStoreImage: 'example/store:1', orderGeneratorImage: 'example/gen:1' });
+    expect(helmValues(ha, 'dapr')).toMatchObject({ global: { ha: { enabled: true } } });
+    ha.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', { Chart: 'dapr', Version: '1.18.1' });
+  });
+});
+
+describe('orders manifests', () => {
+  test('come from deploy/ with Dapr annotations on both Deployments', () => {
+    for (const app of [topology.orderStore, topology.orderGenerator]) {
+      const annotations = template_(find('Deployment', app.appId)).metadata?.annotations ?? {};
+      expect(annotations).toMatchObject({
+        'dapr.io/enabled': 'true',
+        'dapr.io/app-id': app.appId,
+        'dapr.io/app-port': String(app.port),
+        'dapr.io/config': topology.daprConfiguration,
+        'dapr.io/enable-app-health-check': 'true',
+        'dapr.io/sidecar-listen-addresses': '127.0.0.1',
+        'dapr.io/graceful-shutdown-seconds': expect.any(String),
+      });
+    }
+    expect(template_(find('Deployment', topology.orderStore.appId)).metadata?.annotations).toMatchObject({
+      'dapr.io/app-token-secret': 'order-store-app-api-token',
+    });
+  });
+
+  test('carry the built images, and the replicas from context', () => {
+    const store = find('Deployment', topology.orderStore.appId);
+    expect(containers(store)[0]?.image).toMatch(/^<<Sub:\$\{AWS::AccountId\}\.dkr\.ecr\..*container-assets.*:[0-9a-f]{64}>>$/);
+    expect((store.spec as { replicas: number }).replicas).toBe(2);
+    const { template: custom } = synth({
+      orderStoreImage: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/store:v1',
+      orderGeneratorImage: 'ghcr.io/example/generator:v1',
+      orderStoreReplicas: '3',
+    });
+    const customObjects = [...manifestsOf(custom).values()].flat();
+    const deployment = (name: string) => customObjects.find((o) => o.kind === 'Deployment' && o.metadata.name === name) as SynthObject;
+    expect(containers(deployment('order-store'))[0]?.image).toBe('123456789012.dkr.ecr.eu-west-1.amazonaws.com/store:v1');
+    expect(containers(deployment('order-generator'))[0]?.image).toBe('ghcr.io/example/generator:v1');
+    expect((deployment('order-store').spec as { replicas: number }).replicas).toBe(3);
+    expect(JSON.stringify(custom.toJSON())).not.toContain('container-assets');
+  });
+
+  test('order-store is a LoadBalancer Service that becomes an internet-facing NLB for the allowed CIDRs only', () => {
+    const service = find('Service', topology.orderStore.appId);
+    expect(service.metadata.annotations).toMatchObject({
+      'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing',
+    });
+    expect(service.spec).toMatchObject({
+      type: 'LoadBalancer',
+      loadBalancerSourceRanges: ['203.0.113.0/24', '198.51.100.7/32'],
+      ports: [{ port: 80, targetPort: 'http' }],
+    });
+  });
+
+  test('generate the token Secrets in the cluster, never in the template', () => {
+    template.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', {
+      Release: 'order-store-tokens',
+      Namespace: topology.namespace,
+      ChartAssetURL: Match.anyValue(),
+    });
+    expect(helmValues(template, 'order-store-tokens')).toEqual({ secrets: ['order-store-app-api-token', 'order-store-write-token'] });
+    expect(objects.some((object) => object.kind === 'Secret')).toBe(false);
+
+    const { template: open } = synth({ writeToken: 'false', orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+    expect(helmValues(open, 'order-store-tokens')).toEqual({ secrets: ['order-store-app-api-token'] });
+    expect(Object.keys(open.findOutputs('WriteTokenCommand'))).toHaveLength(0);
+  });
+
+  test('are applied in order: namespace, then Dapr resources and tokens, then workloads', () => {
+    const id = (prefix: string) => logicalId(template, prefix.startsWith('OrdersTokens') ? 'Custom::AWSCDK-EKS-HelmChart' : 'Custom::AWSCDK-EKS-KubernetesResource', prefix);
+    const dependsOn = (prefix: string) => resources[id(prefix)]?.DependsOn ?? [];
+    const daprChart = logicalId(template, 'Custom::AWSCDK-EKS-HelmChart', 'DaprChart');
+    expect(dependsOn('OrdersNamespace')).toContain(daprChart);
+    expect(dependsOn('OrdersDaprResources')).toContain(id('OrdersNamespace'));
+    expect(dependsOn('OrdersTokens')).toContain(id('OrdersNamespace'));
+    expect(dependsOn('OrdersWorkloads')).toEqual(expect.arrayContaining([id('OrdersDaprResources'), id('OrdersTokens'), daprChart]));
+  });
+
+  test('the workloads (and so the NLB) are deleted before any part of the VPC', () => {
+    const workloads = resources[logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'OrdersWorkloads')]?.DependsOn ?? [];
+    const network = Object.entries(resources)
+      .filter(([id, resource]) => id.startsWith('NetworkVpc') && resource.Type.startsWith('AWS::EC2::'))
+      .map(([id]) => id);
+    for (const type of ['AWS::EC2::VPCGatewayAttachment', 'AWS::EC2::InternetGateway', 'AWS::EC2::NatGateway', 'AWS::EC2::Route', 'AWS::EC2::Subnet']) {
+      expect(network.some((id) => resources[id]?.Type === type)).toBe(true);
+    }
+    expect(workloads).toEqual(expect.arrayContaining(network));
+    expect(resources[clusterId]?.DependsOn).toEqual(expect.arrayContaining(network));
+  });
+});
+
+describe('network', () => {
+  test('tags public subnets for internet-facing load balancers and private ones for internal', () => {
+    const tags = (prefix: string) =>
+      Object.entries(resources)
+        .filter(([id, r]) => r.Type === 'AWS::EC2::Subnet' && id.startsWith(prefix))
+        .map(([, r]) => r.Properties.Tags);
+    for (const subnetTags of tags('NetworkVpcpublic')) expect(subnetTags).toEqual(expect.arrayContaining([{ Key: 'kubernetes.io/role/elb', Value: '1' }]));
+    for (const subnetTags of tags('NetworkVpcprivate')) expect(subnetTags).toEqual(expect.arrayContaining([{ Key: 'kubernetes.io/role/internal-elb', Value: '1' }]));
+    template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    template.resourceCountIs('AWS::EC2::FlowLog', 1);
+  });
+});
+
+describe('outputs', () => {
+  const output = (name: string) => flatten((template.findOutputs(name)[name] as { Value: unknown }).Value);
+
+  test('give the load balancer URL and the curls to use it', () => {
+    const url = output('LoadBalancerUrl');
+    expect(url).toMatch(/^http:\/\/<<GetAtt:OrdersLoadBalancerAddress\w+\.Value>>$/);
+    expect(output('NewOrderCommand')).toBe(
+      `curl -sS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"orderId":"curl-1"}' ${url}/neworder`,
+    );
+    expect(output('GetOrderCommand')).toBe(`curl -sS ${url}/order`);
+    expect(output('WriteTokenCommand')).toBe(
+      "export TOKEN=$(kubectl get secret order-store-write-token -n orders -o jsonpath='{.data.token}' | base64 -d)",
+    );
+  });
+
+  test('give the kubeconfig command and the cache endpoint', () => {
+    expect(output('KubeconfigCommand')).toMatch(
+      /^aws eks update-kubeconfig --name <<Ref:Cluster\w+>> --region <<Ref:AWS::Region>> --role-arn <<GetAtt:ClusterAdminRole\w+\.Arn>>$/,
+    );
+    expect(output('CacheEndpoint')).toMatch(/^<<GetAtt:Cache\w+\.Endpoint\.Address>>:<<GetAtt:Cache\w+\.Endpoint\.Port>>$/);
+  });
+
+  test('the load balancer address is read only after the workloads exist', () => {
+    const address = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesObjectValue', 'OrdersLoadBalancerAddress');
+    expect(resources[address]?.DependsOn).toContain(logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'OrdersWorkloads'));
+    expect(resources[address]?.Properties).toMatchObject({
+      ObjectType: 'service',
+      ObjectName: 'order-store',
+      ObjectNamespace: 'orders',
+      JsonPath: '.status.loadBalancer.ingress[0].hostname',
+    });
+  });
+});
+
+function helmValues(t: Template, release: string): unknown {
+  const chart = Object.values(t.findResources('Custom::AWSCDK-EKS-HelmChart')).find(
+    (resource) => (resource as { Properties: { Release: string } }).Properties.Release === release,
+  ) as { Properties: { Values: unknown } } | undefined;
+  if (!chart) throw new Error(`no Helm release ${release}`);
+  return JSON.parse(flatten(chart.Properties.Values));
+}
+
+function template_(deployment: SynthObject): { metadata?: { annotations?: Record<string, string> } } {
+  return (deployment.spec as { template: { metadata?: { annotations?: Record<string, string> } } }).template;
+}
+
+function containers(deployment: SynthObject): { name: string; image: string }[] {
+  return (deployment.spec as { template: { spec: { containers: { name: string; image: string }[] } } }).template.spec.containers;
+}
