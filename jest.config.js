@@ -6,10 +6,15 @@ const base = {
   testEnvironmentOptions: { customExportConditions: ['development', 'node', 'require', 'default'] },
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.check.json', isolatedModules: true }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // `cdk synth` leaves a copy of the workspace's package.json files in cdk.out.
+  modulePathIgnorePatterns: ['<rootDir>/infra/cdk/cdk.out'],
 };
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // One test file at a time: integration suites start real daprd, Sentry and Redis processes,
+  // and two of them at once would fight over the machine's cores and blur their timings.
+  maxWorkers: 1,
   projects: [
     {
       ...base,
@@ -29,10 +34,8 @@ module.exports = {
       displayName: 'integration',
       rootDir: __dirname,
       testMatch: ['<rootDir>/test/**/*.test.ts'],
-      // Real sidecars, Sentry and Redis servers: slow to start, and run one file at a time so
-      // that two suites never fight for the machine's two cores.
-      testTimeout: 120_000,
-      maxWorkers: 1,
+      // Real sidecars, Sentry and Redis servers take seconds, not milliseconds.
+      setupFilesAfterEnv: ['<rootDir>/test/integration-timeout.ts'],
     },
   ],
 };

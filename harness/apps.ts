@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+import { repoRoot } from './daprd';
+import { type Proc, answers, freePort, startProcess, awaitReady } from './processes';
+
+/**
+ * How an app is started: from its TypeScript sources (what `npm start` does), or from its
+ * production build exactly as its container image starts it (`node dist/main.js` in its folder).
+ */
+export type AppBuild = 'source' | 'dist';
+
+export interface AppProcess {
+  port: number;
+  url: string;
+  proc: Proc;
+  stop(): Promise<number | null>;
+}
+
+export interface AppOptions {
+  daprHttpPort: number;
+  port?: number;
+  env?: NodeJS.ProcessEnv;
+  build?: AppBuild;
+  echo?: NodeJS.WritableStream;
+}
+
+export function appCommand(app: 'order-store' | 'order-generator', build: AppBuild): { cwd: string; args: string[] } {
+  const cwd = join(repoRoot, 'apps', app);
+  const args = build === 'dist' ? ['dist/main.js'] : ['--conditions=development', '--import=tsx', 'src/main.ts'];
+  return { cwd, args };
+}
+
+async function startApp(app: 'order-store' | 'order-generator', options: AppOptions): Promise<AppProcess> {
+  const port = options.port ?? (await freePort());
+  const { cwd, args } = appCommand(app, options.build ?? 'source');
+  const env = { ...process.env, LOG_LEVEL: 'warn', ...options.env, PORT: String(port), DAPR_HTTP_PORT: String(options.daprHttpPort) };
+  const proc = startProcess(app, process.execPath, args, { cwd, env, echo: options.echo });
+  const url = `http://127.0.0.1:${port}`;
+  await awaitReady(proc, `${app} /healthz`, () => answers(`${url}/healthz`));
+  return { port, url, proc, stop: () => proc.stop(15_000) };
+}
+
+export const startOrderStore = (options: AppOptions) => startApp('order-store', options);
+export const startOrderGenerator = (options: AppOptions) => startApp('order-generator', options);

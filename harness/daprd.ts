@@ -1,0 +1,89 @@
+import { topology } from '@orders/common';
+import { join } from 'node:path';
+import { daprBinary } from './dapr-home';
+import { type Proc, answers, freePort, startProcess, awaitReady } from './processes';
+
+export const repoRoot = join(__dirname, '..');
+export const localResources = join(repoRoot, 'components');
+export const localConfiguration = join(localResources, 'configuration.yaml');
+
+export interface Sidecar {
+  appId: string;
+  httpPort: number;
+  grpcPort: number;
+  internalGrpcPort: number;
+  metricsPort: number;
+  /** Base URL of the sidecar's HTTP API, e.g. http://127.0.0.1:1234/v1.0 */
+  api: string;
+  proc: Proc;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+export interface SidecarOptions {
+  appId: string;
+  appPort?: number;
+  /** Omit to run without mTLS: a sidecar with no Sentry-issued identity. */
+  sentry?: { address: string; trustAnchors: string };
+  resourcesPath?: string;
+  configPath?: string;
+  /** Passed to daprd, e.g. ORDERS_REDIS_HOST for the state store component. */
+  env?: NodeJS.ProcessEnv;
+  appApiToken?: string;
+  ports?: Partial<Pick<Sidecar, 'httpPort' | 'grpcPort' | 'internalGrpcPort' | 'metricsPort'>>;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  echo?: NodeJS.WritableStream;
+}
+
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const httpPort = options.ports?.httpPort ?? (await freePort());
+  const grpcPort = options.ports?.grpcPort ?? (await freePort());
+  const internalGrpcPort = options.ports?.internalGrpcPort ?? (await freePort());
+  const metricsPort = options.ports?.metricsPort ?? (await freePort());
+  const args = [
+    '--app-id', options.appId,
+    '--dapr-http-port', String(httpPort),
+    '--dapr-grpc-port', String(grpcPort),
+    '--dapr-internal-grpc-port', String(internalGrpcPort),
+    '--metrics-port', String(metricsPort),
+    '--dapr-listen-addresses', '127.0.0.1',
+    '--resources-path', options.resourcesPath ?? localResources,
+    '--config', options.configPath ?? localConfiguration,
+    // No actors or workflows: no placement or scheduler to look for.
+    '--placement-host-address', '',
+    '--scheduler-host-address', '',
+    '--log-level', options.logLevel ?? 'warn',
+    '--log-as-json',
+  ];
+  if (options.appPort !== undefined) {
+    args.push('--app-port', String(options.appPort), '--enable-app-health-check', '--app-health-check-path', '/healthz');
+  }
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, NAMESPACE: 'default' };
+  if (options.sentry) {
+    args.push('--enable-mtls', '--sentry-address', options.sentry.address);
+    env.DAPR_TRUST_ANCHORS = options.sentry.trustAnchors;
+  }
+  if (options.appApiToken) env.APP_API_TOKEN = options.appApiToken;
+  const proc = startProcess(`daprd:${options.appId}`, daprBinary('daprd'), args, { env, echo: options.echo });
+  const api = `http://127.0.0.1:${httpPort}/v1.0`;
+  // The outbound health endpoint answers once the sidecar can serve its APIs, app or not.
+  await awaitReady(proc, `daprd ${options.appId}`, () => answers(`${api}/healthz/outbound`), 60_000);
+  return {
+    appId: options.appId,
+    httpPort,
+    grpcPort,
+    internalGrpcPort,
+    metricsPort,
+    api,
+    proc,
+    stop: async () => {
+      await proc.stop(10_000);
+    },
+    kill: async () => {
+      await proc.kill();
+    },
+  };
+}
+
+export const storeAppId = topology.orderStore.appId;
+export const generatorAppId = topology.orderGenerator.appId;

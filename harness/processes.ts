@@ -1,0 +1,139 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/** A child process this harness started, in its own process group so that stopping it stops its children too. */
+export interface Proc {
+  readonly name: string;
+  readonly pid: number;
+  readonly exited: Promise<number | null>;
+  /** The last lines the process printed, for error messages. */
+  output(): string;
+  isRunning(): boolean;
+  /** SIGTERM, then SIGKILL after graceMs; resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+  kill(): Promise<number | null>;
+}
+
+const running = new Set<Proc>();
+
+export interface StartOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Also write the output here as it comes, e.g. process.stdout for `npm start`. */
+  echo?: NodeJS.WritableStream;
+}
+
+export function startProcess(name: string, command: string, args: string[], options: StartOptions = {}): Proc {
+  const child: ChildProcess = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const collect = (chunk: Buffer) => {
+    options.echo?.write(chunk);
+    lines.push(...chunk.toString().split('\n').filter(Boolean));
+    if (lines.length > 200) lines.splice(0, lines.length - 200);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  let running_ = true;
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code, signal) => {
+      running_ = false;
+      running.delete(proc);
+      resolve(code ?? (signal ? -1 : null));
+    });
+    child.on('error', (error) => {
+      lines.push(`failed to start ${command}: ${error.message}`);
+      running_ = false;
+      running.delete(proc);
+      resolve(null);
+    });
+  });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // Already gone.
+    }
+  };
+  const proc: Proc = {
+    name,
+    pid: child.pid ?? -1,
+    exited,
+    output: () => lines.slice(-40).join('\n'),
+    isRunning: () => running_,
+    async stop(graceMs = 10_000) {
+      if (!running_) return exited;
+      signalGroup('SIGTERM');
+      const timer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(timer);
+      // Children that outlived their leader (a shell's, say) go with the group.
+      signalGroup('SIGKILL');
+      return code;
+    },
+    async kill() {
+      signalGroup('SIGKILL');
+      return exited;
+    },
+  };
+  running.add(proc);
+  return proc;
+}
+
+/** Everything this harness started and that is still running. */
+export function runningProcesses(): Proc[] {
+  return [...running];
+}
+
+export async function stopAll(graceMs = 10_000): Promise<void> {
+  await Promise.all([...running].map((proc) => proc.stop(graceMs)));
+}
+
+/** A TCP port that was free a moment ago; the OS picks it so parallel runs do not collide. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Polls until check() is true; fails naming what it waited for and, if given, what the process printed. */
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, proc?: Proc): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await Promise.resolve().then(check).catch(() => false)) return;
+    if (proc && !proc.isRunning()) {
+      throw new Error(`${proc.name} exited while waiting for ${what}:\n${proc.output()}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${proc ? `:\n${proc.output()}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits until a process it just started is ready; if it never gets there, stops it before failing. */
+export async function awaitReady(proc: Proc, what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  try {
+    await waitFor(what, check, timeoutMs, proc);
+  } catch (error) {
+    await proc.stop(2_000);
+    throw error;
+  }
+}
+
+/** True when an HTTP GET answers with a 2xx status. */
+export async function answers(url: string, init?: RequestInit): Promise<boolean> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(2_000) });
+  await res.arrayBuffer();
+  return res.ok;
+}
