@@ -1,0 +1,123 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type Proc, awaitReady, freePort, startProcess, waitFor } from './processes';
+
+const run = promisify(execFile);
+
+/**
+ * A local stand-in for ElastiCache Serverless: a Redis Cluster of three masters (no replicas)
+ * that speaks only TLS, clients and cluster bus alike, with a certificate from a CA of its own.
+ */
+export interface RedisTlsCluster {
+  /** The masters' TLS ports; there is no plaintext port (`--port 0`). */
+  ports: number[];
+  /** `127.0.0.1:<first port>`: a seed address, the form Dapr's redisHost takes. */
+  address: string;
+  /** The CA that signed the servers' certificate (PEM file); clients must trust it. */
+  caPath: string;
+  dir: string;
+  procs: Proc[];
+  stop(): Promise<void>;
+}
+
+export interface RedisTlsClusterOptions {
+  /** Masters; three by default, the fewest `redis-cli --cluster create` accepts. */
+  masters?: number;
+}
+
+/** A CA and a server certificate for 127.0.0.1 and localhost, signed by that CA. */
+async function makeCertificates(dir: string): Promise<{ caPath: string; certPath: string; keyPath: string }> {
+  const caKey = join(dir, 'ca.key');
+  const caPath = join(dir, 'ca.crt');
+  const keyPath = join(dir, 'server.key');
+  const csr = join(dir, 'server.csr');
+  const certPath = join(dir, 'server.crt');
+  const ext = join(dir, 'server.ext');
+  const openssl = (args: string[]) => run('openssl', args, { cwd: dir, timeout: 30_000 });
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', caPath,
+    '-days', '2', '-subj', '/CN=orders test cache CA']);
+  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', csr, '-subj', '/CN=localhost']);
+  writeFileSync(ext, [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth,clientAuth',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '',
+  ].join('\n'));
+  await openssl(['x509', '-req', '-in', csr, '-CA', caPath, '-CAkey', caKey, '-CAcreateserial', '-out', certPath,
+    '-days', '2', '-sha256', '-extfile', ext]);
+  return { caPath, certPath, keyPath };
+}
+
+/** redis-cli over TLS to one node; resolves with its stdout. */
+export async function tlsCli(port: number, caPath: string, args: string[], timeoutMs = 5_000): Promise<string> {
+  const { stdout } = await run('redis-cli', ['--tls', '--cacert', caPath, '-h', '127.0.0.1', '-p', String(port), ...args], {
+    timeout: timeoutMs,
+  });
+  return stdout;
+}
+
+const answersPing = (port: number, caPath: string) =>
+  tlsCli(port, caPath, ['PING'], 2_000).then((out) => out.trim() === 'PONG', () => false);
+
+const clusterOk = (port: number, caPath: string) =>
+  tlsCli(port, caPath, ['CLUSTER', 'INFO'], 2_000).then((out) => /cluster_state:ok/.test(out), () => false);
+
+export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {}): Promise<RedisTlsCluster> {
+  const masters = options.masters ?? 3;
+  const dir = mkdtempSync(join(tmpdir(), 'orders-redis-cluster-'));
+  const { caPath, certPath, keyPath } = await makeCertificates(dir);
+  const procs: Proc[] = [];
+  const stop = async () => {
+    await Promise.all(procs.map((proc) => proc.stop(5_000)));
+  };
+
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort();
+      // The bus port defaults to port + 10000, past 65535 for much of the ephemeral range.
+      const busPort = await freePort();
+      const nodeDir = join(dir, `node-${port}`);
+      mkdirSync(nodeDir);
+      const proc = startProcess(`redis-cluster:${port}`, 'redis-server', [
+        '--port', '0',
+        '--tls-port', String(port),
+        '--cluster-port', String(busPort),
+        '--bind', '127.0.0.1',
+        '--dir', nodeDir,
+        '--tls-cert-file', certPath,
+        '--tls-key-file', keyPath,
+        '--tls-ca-cert-file', caPath,
+        // Like ElastiCache: the server proves who it is, clients need no certificate.
+        '--tls-auth-clients', 'no',
+        '--tls-cluster', 'yes',
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', join(nodeDir, 'nodes.conf'),
+        '--save', '',
+        '--appendonly', 'no',
+      ]);
+      procs.push(proc);
+      ports.push(port);
+      await awaitReady(proc, `redis cluster node on ${port} (TLS)`, () => answersPing(port, caPath), 15_000);
+    }
+
+    await run('redis-cli', [
+      '--tls', '--cacert', caPath,
+      '--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`),
+      '--cluster-replicas', '0', '--cluster-yes',
+    ], { timeout: 30_000 });
+    // Every node must agree that all slots are served before a client can rely on any of them.
+    for (const port of ports) {
+      await waitFor(`cluster_state:ok on ${port}`, () => clusterOk(port, caPath), 30_000, procs[ports.indexOf(port)]);
+    }
+
+    return { ports, address: `127.0.0.1:${ports[0]}`, caPath, dir, procs, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
