@@ -4,7 +4,7 @@
 const base = {
   testEnvironment: 'node',
   testEnvironmentOptions: { customExportConditions: ['development', 'node', 'require', 'default'] },
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.check.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.check.json' }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
   // `cdk synth` leaves a copy of the workspace's package.json files in cdk.out.
   modulePathIgnorePatterns: ['<rootDir>/infra/cdk/cdk.out'],
@@ -26,7 +26,7 @@ module.exports = {
       ...base,
       displayName: 'infra',
       rootDir: __dirname,
-      transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/infra/cdk/tsconfig.json', isolatedModules: true }] },
+      transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/infra/cdk/tsconfig.json' }] },
       testMatch: ['<rootDir>/infra/cdk/test/**/*.test.ts'],
     },
     {

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '@orders/common';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { HttpError, errorHandler, sendError } from './http-errors';
-import { ORDER_ID_PATTERN, newOrderBody } from './order';
+import { ORDER_ID_PATTERN, type StoredOrder, newOrderBody } from './order';
 import type { OrderBook } from './orders';
 import { StateUnavailableError } from './state';
 
@@ -75,7 +75,7 @@ export function createApp({ book, ping, config, logger }: AppDependencies): Expr
   app.get('/order', readAccess, async (_req, res) => {
     const latest = await book.latest().catch(asUnavailable);
     if (!latest) throw new HttpError(404, 'no_orders', 'no order has been accepted yet');
-    res.json(latest);
+    res.json(orderIdFirst(latest));
   });
 
   app.get('/orders/:orderId', readAccess, async (req, res) => {
@@ -85,12 +85,17 @@ export function createApp({ book, ping, config, logger }: AppDependencies): Expr
     }
     const order = await book.get(orderId).catch(asUnavailable);
     if (!order) throw new HttpError(404, 'order_not_found', `order ${orderId} does not exist`);
-    res.json(order);
+    res.json(orderIdFirst(order));
   });
 
   app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(config.BODY_LIMIT_BYTES, (error) => logger.error({ err: error }, 'request failed')));
   return app;
+}
+
+/** The state store hands fields back in its own order; people read the id first. */
+function orderIdFirst({ orderId, ...rest }: StoredOrder): StoredOrder {
+  return { orderId, ...rest };
 }
 
 function requireJsonContentType(req: Request, _res: Response, next: NextFunction): void {

@@ -1,0 +1,94 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import pino from 'pino';
+import { OrderBook } from '../src/orders';
+import { type RoutesConfig, createApp } from '../src/routes';
+import { MemoryOrderState } from './memory-state';
+
+const open: RoutesConfig = { BODY_LIMIT_BYTES: 1024, PROTECT_READS: false };
+
+async function serve(config: RoutesConfig, state = new MemoryOrderState()) {
+  const app = createApp({ book: new OrderBook(state), ping: () => state.ping(), config, logger: pino({ level: 'silent' }) });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { state, url, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+const json = { 'content-type': 'application/json' };
+
+describe('order-store routes', () => {
+  let app: Awaited<ReturnType<typeof serve>>;
+  afterEach(async () => {
+    await app.close();
+  });
+
+  test('201, then 200 for the same order, then 409 for other content', async () => {
+    app = await serve(open);
+    const post = (body: unknown) => fetch(`${app.url}/neworder`, { method: 'POST', headers: json, body: JSON.stringify(body) });
+    expect((await post({ data: { orderId: '42' } })).status).toBe(201);
+    expect((await post({ data: { orderId: 42 } })).status).toBe(200);
+    const conflict = await post({ data: { orderId: '42', customer: 'x' } });
+    expect(conflict.status).toBe(409);
+    expect(await conflict.json()).toMatchObject({ error: { code: 'order_conflict' } });
+    expect(await (await fetch(`${app.url}/order`)).json()).toMatchObject({ orderId: '42' });
+  });
+
+  test.each([
+    ['malformed JSON', json, '{"data":', 400, 'malformed_json'],
+    ['an invalid order', json, '{"data":{"orderId":"a/b"}}', 400, 'invalid_order'],
+    ['a JSON array', json, '[1]', 400, 'invalid_order'],
+    ['no content type', {}, '{"data":{"orderId":"1"}}', 415, 'unsupported_media_type'],
+    ['text/plain', { 'content-type': 'text/plain' }, '{"data":{"orderId":"1"}}', 415, 'unsupported_media_type'],
+    ['a Latin-1 charset', { 'content-type': 'application/json; charset=latin1' }, '{"data":{"orderId":"1"}}', 415, 'unsupported_charset'],
+    ['a body over the limit', json, JSON.stringify({ data: { orderId: '1', customer: 'x'.repeat(2000) } }), 413, 'body_too_large'],
+  ])('%s: %i %s, and nothing is written', async (_name, headers, body, status, code) => {
+    app = await serve(open);
+    const res = await fetch(`${app.url}/neworder`, { method: 'POST', headers, body });
+    expect(res.status).toBe(status);
+    const answer = (await res.json()) as { error: { code: string; message: string; details: unknown[] } };
+    expect(answer.error).toEqual({ code, message: expect.any(String), details: expect.any(Array) });
+    expect(app.state.writes).toBe(0);
+  });
+
+  test('GET /order before any order, an unknown order and an unknown route are JSON 404s', async () => {
+    app = await serve(open);
+    for (const path of ['/order', '/orders/nope', '/nowhere']) {
+      const res = await fetch(`${app.url}${path}`);
+      expect(res.status).toBe(404);
+      expect(await res.json()).toMatchObject({ error: { code: expect.any(String) } });
+    }
+  });
+
+  test('a failing state store is a 503 with Retry-After, and not ready', async () => {
+    app = await serve(open);
+    app.state.failing = true;
+    const res = await fetch(`${app.url}/neworder`, { method: 'POST', headers: json, body: '{"data":{"orderId":"1"}}' });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('2');
+    expect((await fetch(`${app.url}/readyz`)).status).toBe(503);
+    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
+  });
+
+  test('with tokens configured, writes need the bearer token or the app API token; reads stay open', async () => {
+    app = await serve({ ...open, WRITE_TOKEN: 'w'.repeat(32), APP_API_TOKEN: 'a'.repeat(32) });
+    const post = (headers: Record<string, string>, orderId: string) =>
+      fetch(`${app.url}/neworder`, { method: 'POST', headers: { ...json, ...headers }, body: JSON.stringify({ data: { orderId } }) });
+    const denied = await post({}, '1');
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await post({ authorization: `Bearer ${'x'.repeat(32)}` }, '1')).status).toBe(401);
+    expect((await post({ authorization: `Bearer ${'w'.repeat(32)}` }, '1')).status).toBe(201);
+    expect((await post({ 'dapr-api-token': 'a'.repeat(32) }, '2')).status).toBe(201);
+    expect((await post({ 'dapr-api-token': 'w'.repeat(32) }, '3')).status).toBe(401);
+    expect(app.state.orders.size).toBe(2);
+    expect((await fetch(`${app.url}/order`)).status).toBe(200);
+  });
+
+  test('PROTECT_READS puts reads behind the same credentials', async () => {
+    app = await serve({ ...open, WRITE_TOKEN: 'w'.repeat(32), PROTECT_READS: true });
+    expect((await fetch(`${app.url}/order`)).status).toBe(401);
+    expect((await fetch(`${app.url}/order`, { headers: { authorization: `Bearer ${'w'.repeat(32)}` } })).status).toBe(404);
+  });
+});

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Everything `npm start`, `npm test` and `npm run bench` need on a fresh machine, installed only
+# when missing: npm dependencies, Redis and OpenSSL from the OS's packages, and Dapr built from
+# its Go modules. Safe to run again; a second run costs a second or two.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+# npm ci would be the usual choice, but npm 11 rejects lockfiles that leave out other platforms'
+# optional packages (jest's resolver has many); npm install installs the same locked versions.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dependencies"
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    log "please install: ${missing[*]} (e.g. sudo apt-get install ${missing[*]}, or brew install redis openssl)"
+    exit 1
+  fi
+fi
+
+bash scripts/bootstrap-dapr.sh

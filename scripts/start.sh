@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `npm start`: bootstrap what is missing, then run the whole system in the foreground.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bash scripts/bootstrap.sh
+exec node --conditions=development --import=tsx scripts/start.ts

@@ -1,0 +1,68 @@
+/**
+ * The local system in the foreground: Redis on 6379 (the one already running, or one started
+ * here), Sentry on 50001 (where the Dapr CLI points sidecars when mTLS is on), then
+ * `dapr run -f .`. Ctrl-C stops everything this started, and only that.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { daprBinary } from '../harness/dapr-home';
+import { repoRoot } from '../harness/daprd';
+import { ping, startRedis } from '../harness/redis';
+import { startSentry } from '../harness/sentry';
+
+const REDIS_PORT = 6379;
+const SENTRY_PORT = 50001;
+
+function say(message: string): void {
+  process.stdout.write(`[start] ${message}\n`);
+}
+
+async function main(): Promise<void> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  };
+
+  if (await ping(REDIS_PORT)) {
+    say(`using the Redis already answering on 127.0.0.1:${REDIS_PORT}`);
+  } else {
+    say(`starting Redis on 127.0.0.1:${REDIS_PORT}`);
+    const redis = await startRedis({ port: REDIS_PORT, appendOnly: true, dir: join(repoRoot, '.run') });
+    cleanups.push(redis.stop);
+  }
+
+  say(`starting Sentry on 127.0.0.1:${SENTRY_PORT} (certificates in .run/sentry)`);
+  const sentry = await startSentry({ dir: join(repoRoot, '.run', 'sentry'), port: SENTRY_PORT }).catch(async (error: unknown) => {
+    await cleanUp();
+    throw error;
+  });
+  cleanups.push(sentry.stop);
+
+  say('starting both apps with their sidecars: dapr run -f .');
+  const dapr = spawn(daprBinary('dapr'), ['run', '-f', '.'], {
+    cwd: repoRoot,
+    stdio: 'inherit',
+    env: { ...process.env, DAPR_TRUST_ANCHORS: sentry.trustAnchors, NAMESPACE: 'default' },
+  });
+  say('try: curl -i -X POST localhost:3000/neworder -H "content-type: application/json" -d \'{"data":{"orderId":"42"}}\'');
+  say('     curl localhost:3000/order        (Ctrl-C stops everything)');
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping');
+    dapr.kill('SIGTERM');
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const code = await new Promise<number>((resolve) => dapr.on('exit', (exitCode) => resolve(exitCode ?? 0)));
+  await cleanUp();
+  say('stopped');
+  process.exit(stopping ? 0 : code);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`[start] ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `npm test`: installs what is missing, builds, type-checks everything and runs every jest
+# project: unit, infra (CDK template, cdk-nag, manifest schemas) and integration (real daprd,
+# Sentry and Redis processes). Extra arguments go to jest, e.g. `npm test -- --selectProjects unit`.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bash scripts/bootstrap.sh
+echo "[test] building and type-checking" >&2
+npx tsc -b
+npx tsc -p tsconfig.check.json
+npx jest --ci "$@"
