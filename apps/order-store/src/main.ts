@@ -8,7 +8,19 @@ function main(config: StoreConfig): void {
   const logger = createLogger('order-store', config.LOG_LEVEL);
   const client = createDaprClient({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT }, logger);
   const state = new DaprOrderState(client, config.STATESTORE_NAME);
-  const app = createApp({ book: new OrderBook(state), ping: () => state.ping(), config, logger });
+  // The SDK makes every call wait for the sidecar; readiness must answer at once instead.
+  let sidecarReady = false;
+  const connect = (): Promise<void> =>
+    client.start().then(
+      () => {
+        sidecarReady = true;
+        logger.info('sidecar ready');
+      },
+      () => connect(),
+    );
+  void connect();
+  const ping = () => (sidecarReady ? state.ping() : Promise.reject(new Error('the sidecar has not answered yet')));
+  const app = createApp({ book: new OrderBook(state), ping, config, logger });
 
   const server = app.listen(config.PORT, () => logger.info({ port: config.PORT }, 'order-store listening'));
   // Slow or stalled bodies are cut off instead of holding a socket; idle keep-alive outlives the
