@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,7 +16,7 @@ export interface RedisTlsCluster {
   ports: number[];
   /** `127.0.0.1:<first port>`: a seed address, the form Dapr's redisHost takes. */
   address: string;
-  /** The CA that signed the servers' certificate (PEM file); clients must trust it. */
+  /** The CA that signed the servers' certificate (PEM file); clients must trust it. Removed by stop(). */
   caPath: string;
   dir: string;
   procs: Proc[];
@@ -73,6 +73,8 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
   const procs: Proc[] = [];
   const stop = async () => {
     await Promise.all(procs.map((proc) => proc.stop(5_000)));
+    // The CA's private key and the nodes' files are of no use once the servers are gone.
+    rmSync(dir, { recursive: true, force: true });
   };
 
   try {
