@@ -54,6 +54,17 @@ function transcript(): { stream: Writable; text(): string } {
   return { stream, text: () => text };
 }
 
+/** The promise's value, or 'still running' if it takes longer than ms; the timer never outlives it. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still running'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What a plaintext client gets back from a TCP port: the bytes until the server closes, or null if it cannot connect. */
 function plaintextExchange(port: number, request: string): Promise<string | null> {
   return new Promise((resolve) => {
@@ -212,7 +223,7 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
       expect(started.message).toMatch(/exited while waiting/);
     } else {
       const sidecar = started as Sidecar;
-      const outcome = await Promise.race([sidecar.proc.exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 15_000))]);
+      const outcome = await within(sidecar.proc.exited, 15_000);
       await sidecar.stop();
       expect(outcome).toEqual(expect.any(Number));
       expect(outcome).not.toBe(0);
