@@ -6,7 +6,7 @@ export const generatorSettings = {
   PORT: setting.port(topology.orderGenerator.port),
   DAPR_HOST: setting.host('127.0.0.1'),
   DAPR_HTTP_PORT: setting.port(3500),
-  ORDER_STORE_APP_ID: setting.text(topology.orderStore.appId),
+  ORDER_STORE_APP_ID: setting.daprName(topology.orderStore.appId),
   ORDERS_PER_SECOND: setting.number(1, 0.01, 10_000),
   /** Stop generating after this many orders; 0 keeps going until stopped. */
   ORDER_LIMIT: setting.integer(0, 0, Number.MAX_SAFE_INTEGER),

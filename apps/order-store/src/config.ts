@@ -8,8 +8,10 @@ export const storeSettings = {
   PORT: setting.port(topology.orderStore.port),
   DAPR_HOST: setting.host('127.0.0.1'),
   DAPR_HTTP_PORT: setting.port(3500),
-  STATESTORE_NAME: setting.text(topology.stateStore),
+  STATESTORE_NAME: setting.daprName(topology.stateStore),
   BODY_LIMIT_BYTES: setting.integer(16_384, 256, 1_048_576),
+  /** A request body not received in full by then is answered 408: slow senders cannot hold sockets. */
+  BODY_TIMEOUT_MS: setting.integer(10_000, 100, 120_000),
   SHUTDOWN_GRACE_MS: setting.integer(10_000, 0, 120_000),
   LOG_LEVEL: setting.logLevel(),
   /** When set, POST /neworder from outside needs `Authorization: Bearer <WRITE_TOKEN>`. */

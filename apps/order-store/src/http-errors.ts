@@ -35,6 +35,7 @@ const bodyParserErrors: Record<string, (limit: number) => HttpError> = {
     new HttpError(415, 'unsupported_encoding', 'the request body encoding is not supported'),
   'charset.unsupported': () => new HttpError(415, 'unsupported_charset', 'the request body must be UTF-8'),
   'request.aborted': () => new HttpError(400, 'request_aborted', 'the request body was not received in full'),
+  'entity.verify.failed': () => new HttpError(400, 'malformed_body', 'the request body could not be read'),
   'request.size.invalid': () =>
     new HttpError(400, 'malformed_body', 'the request body length does not match Content-Length'),
   'stream.encoding.set': () => new HttpError(500, 'internal', 'the request could not be read'),
@@ -42,6 +43,8 @@ const bodyParserErrors: Record<string, (limit: number) => HttpError> = {
 
 export function errorHandler(bodyLimit: number, onUnexpected: (error: unknown) => void) {
   return (error: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+    // A request already answered (a body deadline, say) can still fail while it is torn down.
+    if (res.headersSent) return;
     if (error instanceof HttpError) return sendError(res, error);
     const type = typeof error === 'object' && error !== null && 'type' in error ? String(error.type) : '';
     const mapped = bodyParserErrors[type];

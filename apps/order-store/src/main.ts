@@ -23,9 +23,8 @@ function main(config: StoreConfig): void {
   const app = createApp({ book: new OrderBook(state), ping, config, logger });
 
   const server = app.listen(config.PORT, () => logger.info({ port: config.PORT }, 'order-store listening'));
-  // Slow or stalled bodies are cut off instead of holding a socket; idle keep-alive outlives the
-  // NLB's 350s idle timeout only on the NLB's side, so connections are closed by us first.
-  server.requestTimeout = 10_000;
+  // Node's own limits are the backstop behind the JSON 408 of BODY_TIMEOUT_MS.
+  server.requestTimeout = config.BODY_TIMEOUT_MS + 5_000;
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 65_000;
 

@@ -8,6 +8,7 @@ import { StateUnavailableError } from './state';
 
 export interface RoutesConfig {
   BODY_LIMIT_BYTES: number;
+  BODY_TIMEOUT_MS: number;
   WRITE_TOKEN?: string | undefined;
   APP_API_TOKEN?: string | undefined;
   PROTECT_READS: boolean;
@@ -50,6 +51,7 @@ export function createApp({ book, ping, config, logger }: AppDependencies): Expr
     '/neworder',
     authorized,
     requireJsonContentType,
+    bodyDeadline(config.BODY_TIMEOUT_MS),
     express.json({ limit: config.BODY_LIMIT_BYTES, strict: true, type: () => true }),
     async (req, res) => {
       const parsed = newOrderBody.safeParse(req.body);
@@ -96,6 +98,22 @@ export function createApp({ book, ping, config, logger }: AppDependencies): Expr
 /** The state store hands fields back in its own order; people read the id first. */
 function orderIdFirst({ orderId, ...rest }: StoredOrder): StoredOrder {
   return { orderId, ...rest };
+}
+
+/** Answers 408 (as JSON, unlike Node's own request timeout) and drops the socket when a body stalls. */
+function bodyDeadline(timeoutMs: number): RequestHandler {
+  return (req, res, next) => {
+    if (req.complete) return next();
+    const timer = setTimeout(() => {
+      if (req.complete || res.headersSent) return;
+      res.set('Connection', 'close');
+      sendError(res, new HttpError(408, 'body_timeout', `the request body did not arrive within ${timeoutMs}ms`));
+      res.on('finish', () => req.destroy());
+    }, timeoutMs);
+    req.on('end', () => clearTimeout(timer));
+    res.on('close', () => clearTimeout(timer));
+    next();
+  };
 }
 
 function requireJsonContentType(req: Request, _res: Response, next: NextFunction): void {

@@ -1,11 +1,11 @@
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import type { Server } from 'node:http';
 import pino from 'pino';
 import { OrderBook } from '../src/orders';
 import { type RoutesConfig, createApp } from '../src/routes';
 import { MemoryOrderState } from './memory-state';
 
-const open: RoutesConfig = { BODY_LIMIT_BYTES: 1024, PROTECT_READS: false };
+const open: RoutesConfig = { BODY_LIMIT_BYTES: 1024, BODY_TIMEOUT_MS: 300, PROTECT_READS: false };
 
 async function serve(config: RoutesConfig, state = new MemoryOrderState()) {
   const app = createApp({ book: new OrderBook(state), ping: () => state.ping(), config, logger: pino({ level: 'silent' }) });
@@ -90,5 +90,22 @@ describe('order-store routes', () => {
     app = await serve({ ...open, WRITE_TOKEN: 'w'.repeat(32), PROTECT_READS: true });
     expect((await fetch(`${app.url}/order`)).status).toBe(401);
     expect((await fetch(`${app.url}/order`, { headers: { authorization: `Bearer ${'w'.repeat(32)}` } })).status).toBe(404);
+  });
+
+  test('a body that stalls is answered 408 with a JSON error, and nothing is written', async () => {
+    app = await serve(open);
+    const { port } = new URL(app.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write('POST /neworder HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"data":');
+      });
+      let received = '';
+      socket.on('data', (chunk) => (received += chunk.toString()));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'body_timeout' } });
+    expect(app.state.writes).toBe(0);
   });
 });

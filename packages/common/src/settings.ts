@@ -40,7 +40,12 @@ export const setting = {
     z.coerce.number().int().min(min).max(max).default(fallback),
   number: (fallback: number, min: number, max: number) =>
     z.coerce.number().min(min).max(max).default(fallback),
-  text: (fallback: string) => z.string().min(1).default(fallback),
+  /** A Dapr app id or component name: a lowercase DNS label, as Kubernetes requires. */
+  daprName: (fallback: string) =>
+    z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a lowercase DNS label, e.g. order-store')
+      .default(fallback),
   host: (fallback: string) =>
     z
       .string()
