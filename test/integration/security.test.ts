@@ -73,3 +73,48 @@ describe('sidecar-to-sidecar traffic is mTLS with access control', () => {
     expect(await redis.keys('*forged*')).toEqual([]);
   });
 });
+
+describe('with tokens on, as the CDK app deploys it: writes from outside need the bearer token', () => {
+  const appApiToken = 'app-api-token-0123456789abcdef';
+  const writeToken = 'write-token-0123456789abcdef';
+  let system: OrderSystem;
+
+  beforeAll(async () => {
+    system = await startOrderSystem({ appApiToken, storeEnv: { WRITE_TOKEN: writeToken } });
+  });
+
+  afterAll(async () => {
+    await system?.stop();
+    expect(runningProcesses()).toEqual([]);
+  });
+
+  const direct = (orderId: string, headers: Record<string, string> = {}) =>
+    fetch(`${system.store.url}/neworder`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ data: { orderId } }),
+    });
+
+  test("order-generator's path needs no bearer token: the store's sidecar proves itself with Dapr's app API token", async () => {
+    const res = await fetch(`${system.generatorSidecar.api}/invoke/order-store/method/neworder`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ data: { orderId: 'through-sidecars' } }),
+    });
+    expect(res.status).toBe(201);
+  });
+
+  test('a direct write without the token, or with a wrong one, is a 401; with it, a 201', async () => {
+    const without = await direct('no-token');
+    expect(without.status).toBe(401);
+    expect(((await without.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+    expect((await direct('wrong-token', { authorization: 'Bearer not-the-token-at-all-123' })).status).toBe(401);
+    expect((await direct('forged-app-token', { 'dapr-api-token': 'not-the-app-token-12345' })).status).toBe(401);
+    expect((await direct('with-token', { authorization: `Bearer ${writeToken}` })).status).toBe(201);
+  });
+
+  test('reads stay open', async () => {
+    expect((await fetch(`${system.store.url}/orders/with-token`)).status).toBe(200);
+    expect((await fetch(`${system.store.url}/order`)).status).toBe(200);
+  });
+});
