@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { createDaprClient, createLogger, exitOnSettingsError, topology } from '@orders/common';
+import { createDaprClient, createLogger, exitOnSettingsError, topology, waitForSidecar } from '@orders/common';
 import { type GeneratorConfig, loadGeneratorConfig } from './config';
 import { newOrder } from './new-order';
 import { newOrderId } from './order-ids';
@@ -45,7 +45,7 @@ async function main(config: GeneratorConfig): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   logger.info({ sidecar: `${config.DAPR_HOST}:${config.DAPR_HTTP_PORT}` }, 'waiting for the Dapr sidecar');
-  await client.start();
+  await waitForSidecar(client, logger);
   if (stopping) return;
   logger.info(
     { ordersPerSecond: config.ORDERS_PER_SECOND, store: config.ORDER_STORE_APP_ID },

@@ -1,4 +1,4 @@
-import { createDaprClient, createLogger, exitOnSettingsError } from '@orders/common';
+import { createDaprClient, createLogger, exitOnSettingsError, waitForSidecar } from '@orders/common';
 import { type StoreConfig, loadStoreConfig } from './config';
 import { OrderBook } from './orders';
 import { createApp } from './routes';
@@ -10,15 +10,10 @@ function main(config: StoreConfig): void {
   const state = new DaprOrderState(client, config.STATESTORE_NAME);
   // The SDK makes every call wait for the sidecar; readiness must answer at once instead.
   let sidecarReady = false;
-  const connect = (): Promise<void> =>
-    client.start().then(
-      () => {
-        sidecarReady = true;
-        logger.info('sidecar ready');
-      },
-      () => connect(),
-    );
-  void connect();
+  void waitForSidecar(client, logger).then(() => {
+    sidecarReady = true;
+    logger.info('sidecar ready');
+  });
   const ping = () => (sidecarReady ? state.ping() : Promise.reject(new Error('the sidecar has not answered yet')));
   const app = createApp({ book: new OrderBook(state), ping, config, logger });
 

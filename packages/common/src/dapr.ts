@@ -30,3 +30,19 @@ export function createDaprClient(sidecar: SidecarAddress, logger: Logger): DaprC
     logger: { level: LogLevel.Warn, service },
   });
 }
+
+/**
+ * Resolves once the sidecar answers, however long that takes: the SDK's own start() gives up
+ * after a timeout, but a sidecar can be slow to get its certificate or its components ready.
+ */
+export async function waitForSidecar(client: DaprClient, logger: Logger, retryMs = 1_000): Promise<void> {
+  for (;;) {
+    try {
+      await client.start();
+      return;
+    } catch (error) {
+      logger.warn({ err: error }, 'the Dapr sidecar is not answering yet; still waiting');
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
+  }
+}

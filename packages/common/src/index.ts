@@ -1,4 +1,4 @@
 export { topology, type Topology } from './topology';
 export { createLogger, type Logger } from './logger';
 export { parseSettings, setting, SettingsError, exitOnSettingsError } from './settings';
-export { createDaprClient, type SidecarAddress } from './dapr';
+export { createDaprClient, waitForSidecar, type SidecarAddress } from './dapr';
