@@ -1,0 +1,355 @@
+import { execFile } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { topology } from '@orders/common';
+import { type AppProcess, startOrderStore } from '../harness/apps';
+import { daprBinary } from '../harness/dapr-home';
+import { type Sidecar, type SidecarOptions, generatorAppId, localConfiguration, repoRoot, startSidecar, storeAppId } from '../harness/daprd';
+import { type Proc, answers, freePort, startProcess, waitFor } from '../harness/processes';
+import { type RedisServer, startRedis } from '../harness/redis';
+import { type Sentry, startSentry } from '../harness/sentry';
+import { type LatencyFigure, latencyDelta, scrape } from './dapr-metrics';
+import { type GeneratorFigures, deriveRates, measureGenerator } from './generator';
+import { type LoadResult, nextOrderId, orderBody, runLoad, stateBody, storedOrder } from './load';
+import type { BenchOptions } from './options';
+import { type ProcessUsage, type Watched, UsageSampler, round } from './procstat';
+import { type RedisBenchResult, redisBenchmark } from './redis-bench';
+
+const run = promisify(execFile);
+
+export type TargetName = 'orderPath' | 'invokeCeiling' | 'stateCeiling';
+
+export interface LevelFigures extends LoadResult {
+  /** Peak RSS and CPU of every process on the path during this level. */
+  processes: ProcessUsage[];
+  /** CPU milliseconds each process spent per completed request: where the two cores went. */
+  cpuMsPerRequest: Record<string, number>;
+  /** Mean latencies from each sidecar's own metrics endpoint during this level. */
+  daprLatencies: Record<string, LatencyFigure[]>;
+}
+
+export interface TargetFigures {
+  name: TargetName;
+  description: string;
+  levels: LevelFigures[];
+}
+
+export interface BenchResults {
+  generatedAt: string;
+  options: Omit<BenchOptions, 'outDir'>;
+  machine: Record<string, string | number>;
+  targets: Record<TargetName, TargetFigures>;
+  /** 1 ÷ (1/T1 + 1/T2): invocation and one state write, in series, at each level. */
+  seriesCeiling: Array<{ connections: number; rps: number }>;
+  /** Order-path throughput ÷ seriesCeiling, at each level. */
+  ratioToCeiling: Array<{ connections: number; ratio: number }>;
+  redisBenchmark: RedisBenchResult[];
+  generator: GeneratorFigures;
+  /** Highest RSS of each app and each daprd over the whole run, in MB. */
+  peakRssMb: Record<string, number>;
+  checks: Array<{ target: string; pass: boolean; detail: string }>;
+}
+
+const indent = (text: string) => text.replace(/^/gm, '      ');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * components/configuration.yaml (mTLS, access control) with one change: name resolution through a
+ * SQLite file of this run's own instead of mDNS. With mDNS every sidecar on the machine that calls
+ * itself order-store answers for it, so a bench running beside `npm test` or `npm start` sends part
+ * of its calls to their sidecars (they fail mTLS, are retried, and take seconds) and theirs to ours.
+ */
+export function isolatedConfiguration(dir: string): string {
+  const base = readFileSync(localConfiguration, 'utf8');
+  const nameResolution = [
+    'spec:',
+    '  nameResolution:',
+    '    component: sqlite',
+    '    version: v1',
+    '    configuration:',
+    `      connectionString: "${join(dir, 'name-resolution.db')}"`,
+    '',
+  ].join('\n');
+  if (!/^spec:\n/m.test(base)) throw new Error(`${localConfiguration} has no top-level spec: to add name resolution to`);
+  const path = join(dir, 'configuration.yaml');
+  writeFileSync(path, base.replace(/^spec:\n/m, nameResolution));
+  return path;
+}
+
+/** Starts the no-op app of ceiling (1) on the port the store's sidecar calls. */
+async function startNoopApp(port: number): Promise<AppProcess> {
+  const proc = startProcess('noop-app', process.execPath, ['--import=tsx', join(__dirname, 'noop-app.ts')], {
+    cwd: repoRoot,
+    env: { ...process.env, PORT: String(port) },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('noop-app /healthz', () => answers(`${url}/healthz`), 30_000, proc);
+  return { port, url, proc, stop: () => proc.stop(5_000) };
+}
+
+async function versionOf(command: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(command, args, { timeout: 10_000, cwd: repoRoot });
+    return stdout.trim().split('\n')[0] ?? '';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function describeMachine(): Promise<Record<string, string | number>> {
+  const autocannonPkg = JSON.parse(readFileSync(require.resolve('autocannon/package.json'), 'utf8')) as { version: string };
+  return {
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: round(totalmem() / 2 ** 30, 1),
+    kernel: release(),
+    node: process.version,
+    daprd: await versionOf(daprBinary('daprd'), ['--version']),
+    daprRuntimeExpected: topology.daprVersion,
+    redis: await versionOf('redis-server', ['--version']),
+    autocannon: autocannonPkg.version,
+    gitCommit: await versionOf('git', ['rev-parse', '--short', 'HEAD']),
+    loadAverageAtStart: loadavg().map((l) => round(l, 2)).join(' '),
+  };
+}
+
+interface Rig {
+  redis: RedisServer;
+  sentry: Sentry;
+  storePort: number;
+  storeSidecar: Sidecar;
+  generatorSidecar: Sidecar;
+}
+
+/** POSTs one request and tells whether it came back 2xx: the path is ready end to end. */
+async function pathAnswers(url: string, body: string): Promise<boolean> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5_000) });
+  await res.arrayBuffer();
+  return res.ok;
+}
+
+async function flushRedis(redis: RedisServer): Promise<void> {
+  await run('redis-cli', ['-h', redis.host, '-p', String(redis.port), 'FLUSHALL'], { timeout: 10_000 });
+}
+
+async function measureTarget(
+  name: TargetName,
+  description: string,
+  spec: { url: string; body: (orderId: string) => string; headers?: Record<string, string> },
+  watched: Watched[],
+  sidecars: Sidecar[],
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<TargetFigures> {
+  await waitFor(`${name} to answer`, () => pathAnswers(spec.url, spec.body(nextOrderId())), 30_000);
+  if (options.warmupSec > 0) {
+    const warmConnections = Math.min(16, Math.max(...options.levels));
+    const warm = await runLoad({ ...spec, connections: warmConnections, durationSec: options.warmupSec });
+    if (warm.errors > 0) log(`  warm-up: ${warm.errors} errors of ${warm.requests}, first: ${warm.firstError ?? 'a connection error'}`);
+  }
+  const levels: LevelFigures[] = [];
+  let reportedErrors = false;
+  for (const connections of options.levels) {
+    const before = await Promise.all(sidecars.map((s) => scrape(s.metricsPort)));
+    const sampler = new UsageSampler(watched).start();
+    const load = await runLoad({ ...spec, connections, durationSec: options.durationSec });
+    const processes = sampler.stop();
+    const after = await Promise.all(sidecars.map((s) => scrape(s.metricsPort)));
+    const daprLatencies: Record<string, LatencyFigure[]> = {};
+    sidecars.forEach((s, i) => (daprLatencies[`daprd:${s.appId}`] = latencyDelta(before[i]!, after[i]!)));
+    const cpuMsPerRequest: Record<string, number> = {};
+    for (const p of processes) cpuMsPerRequest[p.name] = load.requests > 0 ? round(p.cpuMs / load.requests, 3) : 0;
+    levels.push({ ...load, processes, cpuMsPerRequest, daprLatencies });
+    log(`  ${name} c=${connections}: ${load.rps} req/s, p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms, errors ${load.errors}`);
+    if (load.errors > 0 && !reportedErrors) {
+      reportedErrors = true;
+      log(`    first error: ${load.firstError ?? 'a connection error'}`);
+      for (const s of sidecars) log(`    daprd:${s.appId} said lately:\n${indent(s.proc.output().split('\n').slice(-8).join('\n'))}`);
+    }
+    await sleep(500);
+  }
+  return { name, description, levels };
+}
+
+/** Runs every measurement of `npm run bench` and returns the figures; stops everything it started. */
+export async function runBench(options: BenchOptions, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<BenchResults> {
+  if (options.build === 'dist' && options.compile) {
+    log('building dist/ (tsc -b)');
+    await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-b'], { cwd: repoRoot, timeout: 300_000 });
+  }
+  const machine = await describeMachine();
+  const cleanup: Array<{ stop(): Promise<unknown> }> = [];
+  const self: Watched = { name: 'load generator', pid: process.pid };
+  try {
+    log('starting Redis, Sentry and both sidecars (mTLS)');
+    const redis = await startRedis();
+    cleanup.push(redis);
+    const sentry = await startSentry({ dir: mkdtempSync(join(tmpdir(), 'orders-bench-sentry-')) });
+    cleanup.push(sentry);
+    const daprEnv = { ORDERS_REDIS_HOST: redis.address };
+    const configPath = isolatedConfiguration(mkdtempSync(join(tmpdir(), 'orders-bench-dapr-')));
+    const storePort = await freePort();
+    // BENCH_DAPR_LOG=debug|info writes each sidecar's log beside the results, to see what daprd did.
+    const daprLog = (appId: string): Pick<SidecarOptions, 'logLevel' | 'echo'> => {
+      const level = process.env.BENCH_DAPR_LOG;
+      if (level !== 'debug' && level !== 'info' && level !== 'warn') return {};
+      mkdirSync(options.outDir, { recursive: true });
+      return { logLevel: level, echo: createWriteStream(join(options.outDir, `daprd-${appId}.log`)) };
+    };
+    const storeSidecar = await startSidecar({ appId: storeAppId, appPort: storePort, sentry, env: daprEnv, configPath, ...daprLog(storeAppId) });
+    cleanup.push(storeSidecar);
+    const generatorSidecar = await startSidecar({ appId: generatorAppId, sentry, env: daprEnv, configPath, ...daprLog(generatorAppId) });
+    cleanup.push(generatorSidecar);
+    const rig: Rig = { redis, sentry, storePort, storeSidecar, generatorSidecar };
+
+    const sidecarProcs = (app: { name: string; proc: Proc } | undefined): Watched[] => [
+      ...(app ? [{ name: app.name, pid: app.proc.pid }] : []),
+      { name: `daprd:${storeAppId}`, pid: storeSidecar.proc.pid },
+      { name: `daprd:${generatorAppId}`, pid: generatorSidecar.proc.pid },
+      { name: 'redis', pid: redis.proc.pid },
+      self,
+    ];
+    const invokeUrl = `http://127.0.0.1:${generatorSidecar.httpPort}/v1.0/invoke/${storeAppId}/method/${topology.newOrderMethod}`;
+    const invokeHeaders = { 'x-order-attempt': '1' };
+
+    log(`order path (order-store from ${options.build})`);
+    let store: AppProcess | undefined = await startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build });
+    const orderPath = await measureTarget(
+      'orderPath',
+      'load generator → daprd (order-generator) → mTLS → daprd (order-store) → order-store → state API → Redis',
+      { url: invokeUrl, body: orderBody, headers: invokeHeaders },
+      sidecarProcs({ name: 'order-store', proc: store.proc }),
+      [storeSidecar, generatorSidecar],
+      options,
+      log,
+    );
+    await store.stop();
+    store = undefined;
+    await flushRedis(redis);
+
+    log('ceiling 1: the same sidecars in front of a no-op app');
+    const noop = await startNoopApp(storePort);
+    const invokeCeiling = await measureTarget(
+      'invokeCeiling',
+      'load generator → daprd (order-generator) → mTLS → daprd (order-store) → no-op app',
+      { url: invokeUrl, body: orderBody, headers: invokeHeaders },
+      sidecarProcs({ name: 'noop-app', proc: noop.proc }),
+      [storeSidecar, generatorSidecar],
+      options,
+      log,
+    );
+
+    log('ceiling 2: daprd state API alone');
+    const stateCeiling = await measureTarget(
+      'stateCeiling',
+      "load generator → daprd (order-store) state API → Redis, the store's insert-only write of one order",
+      { url: `${storeSidecar.api}/state/${topology.stateStore}`, body: stateBody },
+      sidecarProcs(undefined).filter((w) => w.name !== `daprd:${generatorAppId}`),
+      [storeSidecar],
+      options,
+      log,
+    );
+    await noop.stop();
+    await flushRedis(redis);
+
+    log('ceiling 3: redis-benchmark');
+    const payloadBytes = Buffer.byteLength(JSON.stringify(storedOrder(nextOrderId())));
+    const redisResults: RedisBenchResult[] = [];
+    for (const connections of options.levels) {
+      const requests = options.redisRequests > 0 ? options.redisRequests : Math.max(1_000, Math.round(30_000 * options.durationSec));
+      const result = await redisBenchmark(redis.port, connections, requests, payloadBytes);
+      redisResults.push(result);
+      log(`  redis-benchmark SET c=${connections}: ${result.rps} req/s, p99 ${result.p99Ms} ms`);
+    }
+    await flushRedis(redis);
+
+    log('order-generator: highest steady rate, then memory at that rate');
+    store = await startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build });
+    await waitFor('order path to answer', () => pathAnswers(invokeUrl, orderBody(nextOrderId())), 30_000);
+    const bestRps = Math.max(...orderPath.levels.map((l) => l.rps));
+    const generator = await measureGenerator(
+      rig.generatorSidecar,
+      {
+        rates: options.generatorRates.length ? options.generatorRates : deriveRates(bestRps),
+        stepSec: options.generatorStepSec,
+        memorySec: options.generatorMemorySec,
+        build: options.build,
+      },
+      log,
+    );
+    await store.stop();
+    machine.loadAverageAtEnd = loadavg().map((l) => round(l, 2)).join(' ');
+
+    return summarise(options, machine, { orderPath, invokeCeiling, stateCeiling }, redisResults, generator);
+  } finally {
+    for (const part of cleanup.reverse()) await part.stop();
+  }
+}
+
+export function summarise(
+  options: BenchOptions,
+  machine: Record<string, string | number>,
+  targets: Record<TargetName, TargetFigures>,
+  redisResults: RedisBenchResult[],
+  generator: GeneratorFigures,
+): BenchResults {
+  const seriesCeiling: BenchResults['seriesCeiling'] = [];
+  const ratioToCeiling: BenchResults['ratioToCeiling'] = [];
+  targets.orderPath.levels.forEach((level, i) => {
+    const t1 = targets.invokeCeiling.levels[i]?.rps ?? 0;
+    const t2 = targets.stateCeiling.levels[i]?.rps ?? 0;
+    const series = t1 > 0 && t2 > 0 ? 1 / (1 / t1 + 1 / t2) : 0;
+    seriesCeiling.push({ connections: level.connections, rps: round(series, 1) });
+    ratioToCeiling.push({ connections: level.connections, ratio: series > 0 ? round(level.rps / series, 3) : 0 });
+  });
+
+  const peakRssMb: Record<string, number> = {};
+  for (const target of Object.values(targets)) {
+    for (const level of target.levels) {
+      for (const p of level.processes) {
+        if (p.name === 'load generator' || p.name === 'redis') continue;
+        peakRssMb[p.name] = Math.max(peakRssMb[p.name] ?? 0, p.peakRssMb);
+      }
+    }
+  }
+  peakRssMb['order-generator'] = Math.max(generator.memory.peakRssMb, ...generator.steps.map((s) => s.peakRssMb));
+
+  const checks: BenchResults['checks'] = [];
+  const low = ratioToCeiling.filter((r) => r.connections >= 4 && r.ratio < 0.8);
+  checks.push({
+    target: 'ratioToCeiling ≥ 0.8 at every concurrency ≥ 4',
+    pass: low.length === 0,
+    detail: ratioToCeiling.map((r) => `c=${r.connections}: ${r.ratio}`).join(', '),
+  });
+  const errors = targets.orderPath.levels.filter((l) => l.errors > 0);
+  checks.push({
+    target: 'zero errors on the order path',
+    pass: errors.length === 0,
+    detail: errors.length ? errors.map((l) => `c=${l.connections}: ${l.errors}`).join(', ') : 'none at any level',
+  });
+  for (const app of ['order-store', 'order-generator']) {
+    const peak = peakRssMb[app] ?? 0;
+    checks.push({ target: `${app} peak RSS < 120 MB`, pass: peak > 0 && peak < 120, detail: `${peak} MB` });
+  }
+  checks.push({
+    target: 'order-generator memory flat (within 10%) at its steady rate',
+    pass: Math.abs(generator.memory.growthPct) <= 10,
+    detail: `${generator.memory.baselineRssMb} → ${generator.memory.endRssMb} MB (${generator.memory.growthPct}%) over ${generator.memory.durationSec}s at ${generator.memory.ratePerSec}/s`,
+  });
+
+  const { outDir: _outDir, ...recorded } = options;
+  return {
+    generatedAt: new Date().toISOString(),
+    options: recorded,
+    machine,
+    targets,
+    seriesCeiling,
+    ratioToCeiling,
+    redisBenchmark: redisResults,
+    generator,
+    peakRssMb,
+    checks,
+  };
+}
