@@ -24,7 +24,7 @@ export interface RateStep {
 }
 
 export interface GeneratorFigures {
-  /** A rate is held when at least 95% of it is accepted, with no order rejected or retried. */
+  /** A rate is held when at least 95% of it is accepted, with no order rejected or retried, and the backlog does not build up. */
   steps: RateStep[];
   /** The highest configured rate that was held, and what was accepted at it; 0 when none was. */
   steadyRatePerSec: number;
@@ -46,6 +46,8 @@ export interface GeneratorFigures {
 }
 
 const HELD_FRACTION = 0.95;
+/** What is in flight (MAX_IN_FLIGHT, 32 by default) plus one generator burst; more means the backlog is growing. */
+const steadyBacklog = (rate: number) => 32 + Math.ceil(rate * 0.1);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function stats(generator: AppProcess): Promise<PipelineStats> {
@@ -88,7 +90,7 @@ async function step(sidecar: Sidecar, rate: number, stepSec: number, build: AppB
     return {
       configuredPerSec: rate,
       acceptedPerSec: round(acceptedPerSec, 1),
-      held: acceptedPerSec >= HELD_FRACTION * rate && retries === 0 && rejected === 0,
+      held: acceptedPerSec >= HELD_FRACTION * rate && retries === 0 && rejected === 0 && after.backlog <= steadyBacklog(rate),
       retries,
       rejected,
       backlogAtEnd: after.backlog,

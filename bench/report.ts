@@ -51,9 +51,9 @@ export function renderMarkdown(results: BenchResults): string {
   }
   lines.push('', `order-generator, in its own run: ${results.peakRssMb['order-generator']} MB.`);
 
-  lines.push('', '### CPU per request on the order path (ms)', '', 'CPU time each process spent per completed request: on 2 cores, throughput at saturation ≈ 2000 ms ÷ the sum.', '');
-  const cpuNames = Object.keys(orderPath.levels[0]?.cpuMsPerRequest ?? {});
+  lines.push('', '### CPU per request (ms)', '', 'CPU time each process spent per completed request: on 2 cores, throughput at saturation ≈ 2000 ms ÷ the sum.', '');
   for (const target of [orderPath, invokeCeiling, stateCeiling]) {
+    const cpuNames = Object.keys(target.levels[0]?.cpuMsPerRequest ?? {});
     lines.push(`${target.name}:`, '', row(['connections', ...cpuNames, 'sum']), row(Array(cpuNames.length + 2).fill('---:')));
     for (const level of target.levels) {
       const values = cpuNames.map((n) => level.cpuMsPerRequest[n]);
