@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -182,14 +182,20 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   const machine = await describeMachine();
   const cleanup: Array<{ stop(): Promise<unknown> }> = [];
   const self: Watched = { name: 'load generator', pid: process.pid };
+  const scratch: string[] = [];
+  const scratchDir = (prefix: string) => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    scratch.push(dir);
+    return dir;
+  };
   try {
     log('starting Redis, Sentry and both sidecars (mTLS)');
     const redis = await startRedis();
     cleanup.push(redis);
-    const sentry = await startSentry({ dir: mkdtempSync(join(tmpdir(), 'orders-bench-sentry-')) });
+    const sentry = await startSentry({ dir: scratchDir('orders-bench-sentry-') });
     cleanup.push(sentry);
     const daprEnv = { ORDERS_REDIS_HOST: redis.address };
-    const configPath = isolatedConfiguration(mkdtempSync(join(tmpdir(), 'orders-bench-dapr-')));
+    const configPath = isolatedConfiguration(scratchDir('orders-bench-dapr-'));
     const storePort = await freePort();
     // BENCH_DAPR_LOG=debug|info writes each sidecar's log beside the results, to see what daprd did.
     const daprLog = (appId: string): Pick<SidecarOptions, 'logLevel' | 'echo'> => {
@@ -285,6 +291,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     return summarise(options, machine, { orderPath, invokeCeiling, stateCeiling }, redisResults, generator);
   } finally {
     for (const part of cleanup.reverse()) await part.stop();
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   }
 }
 
