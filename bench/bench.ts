@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { topology } from '@orders/common';
 import { type AppProcess, startOrderStore } from '../harness/apps';
 import { daprBinary } from '../harness/dapr-home';
-import { type Sidecar, type SidecarOptions, generatorAppId, localConfiguration, repoRoot, startSidecar, storeAppId } from '../harness/daprd';
+import { type Sidecar, type SidecarOptions, generatorAppId, isolatedConfiguration, repoRoot, startSidecar, storeAppId } from '../harness/daprd';
 import { type Proc, answers, freePort, startProcess, waitFor } from '../harness/processes';
 import { type RedisServer, startRedis } from '../harness/redis';
 import { type Sentry, startSentry } from '../harness/sentry';
@@ -54,29 +54,6 @@ export interface BenchResults {
 
 const indent = (text: string) => text.replace(/^/gm, '      ');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * components/configuration.yaml (mTLS, access control) with one change: name resolution through a
- * SQLite file of this run's own instead of mDNS. With mDNS every sidecar on the machine that calls
- * itself order-store answers for it, so a bench running beside `npm test` or `npm start` sends part
- * of its calls to their sidecars (they fail mTLS, are retried, and take seconds) and theirs to ours.
- */
-export function isolatedConfiguration(dir: string): string {
-  const base = readFileSync(localConfiguration, 'utf8');
-  const nameResolution = [
-    'spec:',
-    '  nameResolution:',
-    '    component: sqlite',
-    '    version: v1',
-    '    configuration:',
-    `      connectionString: "${join(dir, 'name-resolution.db')}"`,
-    '',
-  ].join('\n');
-  if (!/^spec:\n/m.test(base)) throw new Error(`${localConfiguration} has no top-level spec: to add name resolution to`);
-  const path = join(dir, 'configuration.yaml');
-  writeFileSync(path, base.replace(/^spec:\n/m, nameResolution));
-  return path;
-}
 
 /** Starts the no-op app of ceiling (1) on the port the store's sidecar calls. */
 async function startNoopApp(port: number): Promise<AppProcess> {
@@ -195,7 +172,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     const sentry = await startSentry({ dir: scratchDir('orders-bench-sentry-') });
     cleanup.push(sentry);
     const daprEnv = { ORDERS_REDIS_HOST: redis.address };
-    const configPath = isolatedConfiguration(scratchDir('orders-bench-dapr-'));
+    const configPath = isolatedConfiguration(join(scratchDir('orders-bench-dapr-'), 'name-resolution.db'));
     const storePort = await freePort();
     // BENCH_DAPR_LOG=debug|info writes each sidecar's log beside the results, to see what daprd did.
     const daprLog = (appId: string): Pick<SidecarOptions, 'logLevel' | 'echo'> => {

@@ -1,11 +1,44 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { topology } from '@orders/common';
-import { join } from 'node:path';
 import { daprBinary } from './dapr-home';
 import { type Proc, answers, freePort, startProcess, awaitReady } from './processes';
 
 export const repoRoot = join(__dirname, '..');
 export const localResources = join(repoRoot, 'components');
 export const localConfiguration = join(localResources, 'configuration.yaml');
+
+/**
+ * components/configuration.yaml (mTLS, access control) with one change: sidecars find each other
+ * through a SQLite file of their own instead of mDNS. With mDNS every sidecar on the machine that
+ * calls itself order-store answers for it, so a test run beside another run, or after one whose
+ * sidecars are gone, sends some of its calls to theirs.
+ */
+export function isolatedConfiguration(nameResolutionDb: string, base = localConfiguration): string {
+  const text = readFileSync(base, 'utf8');
+  if (!/^spec:\n/m.test(text)) throw new Error(`${base} has no top-level spec: to add name resolution to`);
+  const nameResolution = [
+    'spec:',
+    '  nameResolution:',
+    '    component: sqlite',
+    '    version: v1',
+    '    configuration:',
+    `      connectionString: "${nameResolutionDb}"`,
+    '',
+  ].join('\n');
+  const path = join(dirname(nameResolutionDb), 'configuration.yaml');
+  writeFileSync(path, text.replace(/^spec:\n/m, nameResolution));
+  return path;
+}
+
+let processNameResolution: string | undefined;
+
+/** The name resolution every sidecar this process starts shares, unless told otherwise. */
+function defaultNameResolution(): string {
+  processNameResolution ??= join(mkdtempSync(join(tmpdir(), 'orders-names-')), 'names.db');
+  return processNameResolution;
+}
 
 export interface Sidecar {
   appId: string;
@@ -26,7 +59,10 @@ export interface SidecarOptions {
   /** Omit to run without mTLS: a sidecar with no Sentry-issued identity. */
   sentry?: { address: string; trustAnchors: string };
   resourcesPath?: string;
+  /** A Dapr Configuration file; by default the local one, isolated by `nameResolution`. */
   configPath?: string;
+  /** The SQLite file sidecars find each other in; sidecars that must call each other share one. */
+  nameResolution?: string;
   /** Passed to daprd, e.g. ORDERS_REDIS_HOST for the state store component. */
   env?: NodeJS.ProcessEnv;
   appApiToken?: string;
@@ -48,7 +84,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     '--metrics-port', String(metricsPort),
     '--dapr-listen-addresses', '127.0.0.1',
     '--resources-path', options.resourcesPath ?? localResources,
-    '--config', options.configPath ?? localConfiguration,
+    '--config', options.configPath ?? isolatedConfiguration(options.nameResolution ?? defaultNameResolution()),
     // No actors or workflows: no placement or scheduler to look for.
     '--placement-host-address', '',
     '--scheduler-host-address', '',
@@ -58,7 +94,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   if (options.appPort !== undefined) {
     args.push('--app-port', String(options.appPort), '--enable-app-health-check', '--app-health-check-path', '/healthz');
   }
-  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, NAMESPACE: 'default' };
+  // DAPR_HOST_IP: the address a sidecar registers for others to call; loopback keeps every call
+  // between sidecars on this machine.
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, NAMESPACE: 'default', DAPR_HOST_IP: '127.0.0.1' };
   if (options.sentry) {
     args.push('--enable-mtls', '--sentry-address', options.sentry.address);
     env.DAPR_TRUST_ANCHORS = options.sentry.trustAnchors;

@@ -42,7 +42,8 @@ async function main(): Promise<void> {
   const dapr = spawn(daprBinary('dapr'), ['run', '-f', '.'], {
     cwd: repoRoot,
     stdio: 'inherit',
-    env: { ...process.env, DAPR_TRUST_ANCHORS: sentry.trustAnchors, NAMESPACE: 'default' },
+    // Sidecars register and call each other on loopback only.
+    env: { ...process.env, DAPR_TRUST_ANCHORS: sentry.trustAnchors, NAMESPACE: 'default', DAPR_HOST_IP: '127.0.0.1' },
   });
   say('try: curl -i -X POST localhost:3000/neworder -H "content-type: application/json" -d \'{"data":{"orderId":"42"}}\'');
   say('     curl localhost:3000/order        (Ctrl-C stops everything)');
