@@ -1,3 +1,4 @@
+import { LatestPointer } from './latest-pointer';
 import { type Order, type StoredOrder, sameOrder } from './order';
 import { type OrderState, StateUnavailableError } from './state';
 
@@ -14,10 +15,14 @@ export interface AcceptOptions {
  * pointer if a failure came between the two writes. No write ever replaces a different order.
  */
 export class OrderBook {
+  private readonly latestPointer: LatestPointer;
+
   constructor(
     private readonly state: OrderState,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.latestPointer = new LatestPointer((order) => state.putLatest(order));
+  }
 
   async accept(order: Order, options: AcceptOptions = {}): Promise<AcceptOutcome> {
     if (options.resend) {
@@ -26,7 +31,7 @@ export class OrderBook {
     }
     const stored: StoredOrder = { ...order, acceptedAt: this.now().toISOString() };
     if (await this.state.insert(stored)) {
-      await this.state.putLatest(stored);
+      await this.latestPointer.offer(stored);
       return 'created';
     }
     const existing = await this.state.get(order.orderId);
@@ -50,7 +55,7 @@ export class OrderBook {
     // The first attempt may have failed between its two writes: finish its pointer write, but
     // never move the pointer back past an order accepted after this one.
     const latest = await this.state.getLatest();
-    if (!latest || latest.acceptedAt < existing.acceptedAt) await this.state.putLatest(existing);
+    if (!latest || latest.acceptedAt < existing.acceptedAt) await this.latestPointer.offer(existing);
     return 'duplicate';
   }
 }
