@@ -62,6 +62,7 @@ export class ChaosSystem {
   private storePort = 0;
   private sentryDir = '';
   private configPath = '';
+  private proxyPort = 0;
   private readonly tempDirs: string[] = [];
 
   private constructor(private readonly options: ChaosSystemOptions) {
@@ -92,11 +93,15 @@ export class ChaosSystem {
     this.sentryDir = this.tempDir('orders-chaos-sentry-');
     this.sentry = await startSentry({ dir: this.sentryDir, echo: this.capture('sentry') });
     this.storePort = await freePort();
-    if (this.options.slowable) this.proxy = await startDelayProxy({ targetPort: this.storePort });
+    if (this.options.slowable) this.proxyPort = await freePort();
     const [storeSidecar, generatorSidecar] = await Promise.all([this.startSidecar('store'), this.startSidecar('generator')]);
     this.storeSidecar = storeSidecar;
     this.generatorSidecar = generatorSidecar;
     await this.startStore();
+    // Only once the app listens: daprd holds its app channel until the app port accepts, and a
+    // proxy listening early let it call a store that was not there yet, which opened the
+    // generator-side circuit breaker before the first order (10s lost at the start of a run).
+    if (this.proxyPort) this.proxy = await startDelayProxy({ targetPort: this.storePort, port: this.proxyPort });
   }
 
   private tempDir(prefix: string): string {
@@ -109,7 +114,7 @@ export class ChaosSystem {
     const appId = side === 'store' ? storeAppId : generatorAppId;
     return startSidecar({
       appId,
-      ...(side === 'store' ? { appPort: this.proxy?.port ?? this.storePort } : {}),
+      ...(side === 'store' ? { appPort: this.proxyPort || this.storePort } : {}),
       sentry: this.sentry,
       configPath: this.configPath,
       env: { ORDERS_REDIS_HOST: this.redis.address },
