@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AppBuild, type AppProcess, startOrderGenerator, startOrderStore } from '../harness/apps';
-import { type Sidecar, generatorAppId, localConfiguration, startSidecar, storeAppId } from '../harness/daprd';
+import { type Sidecar, generatorAppId, startSidecar, storeAppId } from '../harness/daprd';
 import { freePort } from '../harness/processes';
 import { type RedisServer, startRedis } from '../harness/redis';
 import { type Sentry, startSentry } from '../harness/sentry';
@@ -21,34 +21,11 @@ export interface ChaosSystemOptions {
 type Side = 'store' | 'generator';
 
 /**
- * components/configuration.yaml (mTLS, access control) with name resolution through a SQLite file
- * of this system's own instead of mDNS. With mDNS every sidecar on the machine that calls itself
- * order-store answers for it, including ones already stopped: a first chaos run saw calls go to
- * `192.0.2.2:<port of a stopped sidecar>: connection refused` after a restart, enough failures to
- * hold the circuit breaker open, and so measured other runs' leftovers instead of the fault.
- */
-export function isolatedConfiguration(dir: string): string {
-  const base = readFileSync(localConfiguration, 'utf8');
-  if (!/^spec:\n/m.test(base)) throw new Error(`${localConfiguration} has no top-level spec: to add name resolution to`);
-  const nameResolution = [
-    'spec:',
-    '  nameResolution:',
-    '    component: sqlite',
-    '    version: v1',
-    '    configuration:',
-    `      connectionString: "${join(dir, 'name-resolution.db')}"`,
-    '',
-  ].join('\n');
-  const path = join(dir, 'configuration.yaml');
-  writeFileSync(path, base.replace(/^spec:\n/m, nameResolution));
-  return path;
-}
-
-/**
  * The order path as startOrderSystem builds it (Redis with append-only persistence, Sentry, both
  * sidecars with mTLS, both apps), but with every part restartable in place: a part that is
  * killed comes back on the same ports, data directory and CA, as it would under a supervisor.
  * order-store's output is captured in full (LOG_LEVEL=info) to count the resends it deduplicated.
+ * Restarted sidecars register again in the same name resolution file, on the same ports.
  */
 export class ChaosSystem {
   redis!: RedisServer;
@@ -61,7 +38,7 @@ export class ChaosSystem {
   readonly storeLog: LogCapture;
   private storePort = 0;
   private sentryDir = '';
-  private configPath = '';
+  private nameResolution = '';
   private proxyPort = 0;
   private readonly tempDirs: string[] = [];
 
@@ -87,7 +64,10 @@ export class ChaosSystem {
   }
 
   private async startAll(): Promise<void> {
-    this.configPath = isolatedConfiguration(this.tempDir('orders-chaos-dapr-'));
+    // A name resolution file per system, not the harness's one per process: a previous scenario's
+    // stopped sidecars must not answer for this one's (with mDNS, a first run saw calls go to
+    // `192.0.2.2:<a stopped sidecar's port>: connection refused`, which held the breaker open).
+    this.nameResolution = join(this.tempDir('orders-chaos-names-'), 'names.db');
     const redisDir = this.tempDir('orders-chaos-redis-');
     this.redis = await startRedis({ appendOnly: true, dir: redisDir });
     this.sentryDir = this.tempDir('orders-chaos-sentry-');
@@ -116,7 +96,7 @@ export class ChaosSystem {
       appId,
       ...(side === 'store' ? { appPort: this.proxyPort || this.storePort } : {}),
       sentry: this.sentry,
-      configPath: this.configPath,
+      nameResolution: this.nameResolution,
       env: { ORDERS_REDIS_HOST: this.redis.address },
       echo: this.capture(`daprd-${side}`),
       ...(ports
