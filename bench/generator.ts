@@ -1,15 +1,7 @@
 import { type AppBuild, type AppProcess, startOrderGenerator } from '../harness/apps';
+import type { PipelineStats } from '../apps/order-generator/src/pipeline';
 import type { Sidecar } from '../harness/daprd';
 import { cpuMsOf, memoryOf, round } from './procstat';
-
-interface PipelineStats {
-  generated: number;
-  accepted: number;
-  rejected: number;
-  retries: number;
-  backlog: number;
-  inFlight: number;
-}
 
 export interface RateStep {
   configuredPerSec: number;

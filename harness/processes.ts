@@ -137,3 +137,14 @@ export async function answers(url: string, init?: RequestInit): Promise<boolean>
   await res.arrayBuffer();
   return res.ok;
 }
+
+/** The promise's value, or 'still running' if it takes longer than ms; the timer never outlives it. */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still running'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

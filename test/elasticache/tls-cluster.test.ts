@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { Cluster } from 'ioredis';
 import { type AppProcess, startOrderStore } from '../../harness/apps';
 import { type Sidecar, repoRoot, startSidecar, storeAppId } from '../../harness/daprd';
-import { freePort, runningProcesses } from '../../harness/processes';
+import { freePort, runningProcesses, within } from '../../harness/processes';
 import { type RedisTlsCluster, startRedisTlsCluster, tlsCli } from '../../harness/redis-cluster';
 import { type Sentry, startSentry } from '../../harness/sentry';
 import { type K8sObject, parseManifest, substitute } from '../../infra/cdk/lib/manifests';
@@ -54,16 +54,6 @@ function transcript(): { stream: Writable; text(): string } {
   return { stream, text: () => text };
 }
 
-/** The promise's value, or 'still running' if it takes longer than ms; the timer never outlives it. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still running'> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), ms)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** What a plaintext client gets back from a TCP port: the bytes until the server closes, or null if it cannot connect. */
 function plaintextExchange(port: number, request: string): Promise<string | null> {

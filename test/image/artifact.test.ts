@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { type Sidecar, generatorAppId, repoRoot, startSidecar, storeAppId } from '../../harness/daprd';
 import { type ImageApp, type ImageArtifact, buildImageArtifact, imageCommand, startImage } from '../../harness/image';
-import { type Proc, answers, awaitReady, freePort, runningProcesses } from '../../harness/processes';
+import { type Proc, answers, awaitReady, freePort, runningProcesses, within } from '../../harness/processes';
 import { type RedisServer, startRedis } from '../../harness/redis';
 import { type Sentry, startSentry } from '../../harness/sentry';
 
@@ -30,16 +30,6 @@ function installedPackages(artifact: ImageArtifact): string[] {
   return Object.keys(hidden.packages).filter((path) => path.startsWith('node_modules/'));
 }
 
-/** The promise's value, or 'still running' if it takes longer than ms; the timer never outlives it. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still running'> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), ms)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const uidOf = (pid: number) => /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
 
