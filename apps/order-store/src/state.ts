@@ -3,7 +3,7 @@ import type { StoredOrder } from './order';
 
 /** The order store's view of its state: one key per order, plus the latest accepted order. */
 export interface OrderState {
-  /** Writes the order only if its key is absent; false when it already exists. */
+  /** Writes the order only if its key is absent; false when the store refused the write. */
   insert(order: StoredOrder): Promise<boolean>;
   get(orderId: string): Promise<StoredOrder | undefined>;
   putLatest(order: StoredOrder): Promise<void>;
@@ -25,8 +25,9 @@ const orderKey = (orderId: string) => `order:${orderId}`;
 const LATEST_KEY = 'latest-order';
 
 // Redis versions start at 1, so this ETag never matches a stored order: the write succeeds only
-// when the key is absent, and a present key is reported as an ETag mismatch (409), which daprd
-// neither retries nor confuses with an outage.
+// when the key is absent, and a present key is reported as an ETag mismatch (409), which daprd does
+// not retry. An unreachable Redis is reported as a 409 too, so a refused insert is only called a
+// duplicate after the order is read back (OrderBook.accept).
 const NEVER_MATCHES = '-1';
 
 export class DaprOrderState implements OrderState {
