@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { AppBuild } from '../harness/apps';
+import { type CliOption, appBuild, numberIn, numberList, parseCli } from '../harness/cli';
 import { repoRoot } from '../harness/daprd';
 
 /** Everything a bench run can be told; each field is a CLI flag and an environment variable (see bench/README.md). */
@@ -38,73 +39,22 @@ export const defaultOptions: BenchOptions = {
   redisRequests: 0,
 };
 
-interface Field {
-  flag: string;
-  env: string;
-  apply(options: BenchOptions, value: string): void;
-}
-
-const positive = (name: string, value: string, min = 0): number => {
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < min) throw new Error(`${name}: expected a number ≥ ${min}, got "${value}"`);
-  return parsed;
-};
-const list = (name: string, value: string): number[] =>
-  value
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean)
-    .map((part) => positive(name, part, 1));
-
-const fields: Field[] = [
-  { flag: '--levels', env: 'BENCH_LEVELS', apply: (o, v) => (o.levels = list('levels', v).map(Math.round)) },
-  { flag: '--duration', env: 'BENCH_DURATION', apply: (o, v) => (o.durationSec = positive('duration', v, 1)) },
-  { flag: '--warmup', env: 'BENCH_WARMUP', apply: (o, v) => (o.warmupSec = positive('warmup', v)) },
-  {
-    flag: '--build',
-    env: 'BENCH_BUILD',
-    apply: (o, v) => {
-      if (v !== 'dist' && v !== 'source') throw new Error(`build: expected dist or source, got "${v}"`);
-      o.build = v;
-    },
-  },
-  { flag: '--no-compile', env: 'BENCH_NO_COMPILE', apply: (o, v) => (o.compile = v === 'false' || v === '0') },
+const fields: CliOption<BenchOptions>[] = [
+  { flag: '--levels', env: 'BENCH_LEVELS', apply: (o, v) => (o.levels = numberList('levels', v, 1).map(Math.round)) },
+  { flag: '--duration', env: 'BENCH_DURATION', apply: (o, v) => (o.durationSec = numberIn('duration', v, 1)) },
+  { flag: '--warmup', env: 'BENCH_WARMUP', apply: (o, v) => (o.warmupSec = numberIn('warmup', v, 0)) },
+  { flag: '--build', env: 'BENCH_BUILD', apply: (o, v) => (o.build = appBuild(v)) },
+  { flag: '--no-compile', env: 'BENCH_NO_COMPILE', isSwitch: true, apply: (o, v) => (o.compile = !(v === 'true' || v === '1')) },
   { flag: '--out', env: 'BENCH_OUT', apply: (o, v) => (o.outDir = v) },
-  { flag: '--generator-step', env: 'BENCH_GENERATOR_STEP', apply: (o, v) => (o.generatorStepSec = positive('generator-step', v, 1)) },
-  { flag: '--generator-rates', env: 'BENCH_GENERATOR_RATES', apply: (o, v) => (o.generatorRates = list('generator-rates', v)) },
-  { flag: '--generator-memory', env: 'BENCH_GENERATOR_MEMORY', apply: (o, v) => (o.generatorMemorySec = positive('generator-memory', v, 1)) },
-  { flag: '--redis-requests', env: 'BENCH_REDIS_REQUESTS', apply: (o, v) => (o.redisRequests = Math.round(positive('redis-requests', v))) },
+  { flag: '--generator-step', env: 'BENCH_GENERATOR_STEP', apply: (o, v) => (o.generatorStepSec = numberIn('generator-step', v, 1)) },
+  { flag: '--generator-rates', env: 'BENCH_GENERATOR_RATES', apply: (o, v) => (o.generatorRates = numberList('generator-rates', v, 1)) },
+  { flag: '--generator-memory', env: 'BENCH_GENERATOR_MEMORY', apply: (o, v) => (o.generatorMemorySec = numberIn('generator-memory', v, 1)) },
+  { flag: '--redis-requests', env: 'BENCH_REDIS_REQUESTS', apply: (o, v) => (o.redisRequests = Math.round(numberIn('redis-requests', v, 0))) },
 ];
 
 /** Defaults, then BENCH_* variables, then flags (`--duration 5` or `--duration=5`; `--no-compile` takes no value). */
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
-  const options: BenchOptions = { ...defaultOptions, levels: [...defaultOptions.levels] };
-  for (const field of fields) {
-    const value = env[field.env];
-    if (value !== undefined && value !== '') field.apply(options, value);
-  }
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') throw new UsageRequest();
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const field = fields.find((f) => f.flag === flag);
-    if (!field) throw new Error(`unknown option ${arg}\n${usage()}`);
-    if (flag === '--no-compile') {
-      options.compile = false;
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new Error(`${flag} needs a value`);
-    field.apply(options, value);
-  }
-  return options;
-}
-
-export class UsageRequest extends Error {
-  constructor() {
-    super(usage());
-    this.name = 'UsageRequest';
-  }
+  return parseCli(argv, env, defaultOptions, fields, usage);
 }
 
 export function usage(): string {

@@ -1,26 +1,12 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { stopAll } from '../harness/processes';
-import { UsageRequest, parseOptions } from './options';
+import { runCommand } from '../harness/cli';
+import { type ChaosOptions, parseOptions } from './options';
 import { type ChaosResults, describeMachine, renderMarkdown, writeResults } from './report';
 import { type ScenarioResult, runScenario } from './scenarios';
 
 /** `npm run chaos`: every scenario in turn, then the table; writes latest.json and latest.md. Exits 1 if anything acknowledged was lost. */
-async function main(): Promise<void> {
-  let options;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(error instanceof UsageRequest ? 0 : 2);
-  }
-  const interrupted = (signal: string) => {
-    process.stderr.write(`${signal}: stopping every process the chaos run started\n`);
-    void stopAll(3_000).finally(() => process.exit(130));
-  };
-  process.on('SIGINT', () => interrupted('SIGINT'));
-  process.on('SIGTERM', () => interrupted('SIGTERM'));
-
+async function main(options: ChaosOptions): Promise<void> {
   const logsDir = join(options.outDir, 'logs');
   rmSync(logsDir, { recursive: true, force: true });
   mkdirSync(logsDir, { recursive: true });
@@ -45,8 +31,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch(async (error: unknown) => {
-  process.stderr.write(`chaos failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-  await stopAll(3_000);
-  process.exit(1);
-});
+runCommand('chaos', parseOptions, main);
