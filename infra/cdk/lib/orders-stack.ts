@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { Cache } from './cache';
 import { Cluster } from './cluster';
 import { DaprControlPlane } from './dapr-control-plane';
+import { ownLambdaLogGroups } from './lambda-log-groups';
 import { Network } from './network';
 import { suppressNagFindings } from './nag-suppressions';
 import { type AppImage, OrdersApp } from './orders-app';
@@ -83,6 +84,7 @@ export class OrdersStack extends Stack {
     }
 
     this.outputs(settings);
+    ownLambdaLogGroups(this, retention);
     suppressNagFindings(this);
   }
 
@@ -94,7 +96,7 @@ export class OrdersStack extends Stack {
     new CfnOutput(this, 'LoadBalancerUrl', { description: 'order-store through its NLB', value: url });
     new CfnOutput(this, 'NewOrderCommand', {
       description: 'Store an order through the load balancer (after the WriteTokenCommand)',
-      value: `curl -sS -X POST${auth} -H 'Content-Type: application/json' -d '{"orderId":"curl-1"}' ${url}/neworder`,
+      value: `curl -sS -X POST${auth} -H 'Content-Type: application/json' -d '{"data":{"orderId":"curl-1"}}' ${url}/neworder`,
     });
     new CfnOutput(this, 'GetOrderCommand', {
       description: 'Read the latest order, which order-generator keeps replacing',

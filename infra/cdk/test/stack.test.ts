@@ -212,6 +212,19 @@ describe('orders manifests', () => {
   });
 });
 
+describe('clean destroy', () => {
+  test('every Lambda function logs into a log group the stack owns and deletes, not one Lambda makes itself', () => {
+    const raw = template.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string; Properties: { LoggingConfig?: { LogGroup?: { Ref?: string } } } }>;
+    const functions = Object.entries(raw).filter(([, resource]) => resource.Type === 'AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(0);
+    for (const [id, fn] of functions) {
+      const ref = fn.Properties.LoggingConfig?.LogGroup?.Ref;
+      expect({ id, ref: typeof ref }).toEqual({ id, ref: 'string' });
+      expect(raw[ref!]).toMatchObject({ Type: 'AWS::Logs::LogGroup', DeletionPolicy: 'Delete' });
+    }
+  });
+});
+
 describe('network', () => {
   test('tags public subnets for internet-facing load balancers and private ones for internal', () => {
     const tags = (prefix: string) =>
@@ -232,7 +245,7 @@ describe('outputs', () => {
     const url = output('LoadBalancerUrl');
     expect(url).toMatch(/^http:\/\/<<GetAtt:OrdersLoadBalancerAddress\w+\.Value>>$/);
     expect(output('NewOrderCommand')).toBe(
-      `curl -sS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"orderId":"curl-1"}' ${url}/neworder`,
+      `curl -sS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"data":{"orderId":"curl-1"}}' ${url}/neworder`,
     );
     expect(output('GetOrderCommand')).toBe(`curl -sS ${url}/order`);
     expect(output('WriteTokenCommand')).toBe(
