@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { waitFor } from '../harness/processes';
-import type { LogCapture, LogLine } from './log-capture';
+import type { LogCapture, LogLine } from '../harness/log-capture';
 import type { ChaosOptions, ScenarioName } from './options';
 import { ChaosSystem } from './system';
 

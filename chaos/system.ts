@@ -7,7 +7,7 @@ import { freePort } from '../harness/processes';
 import { type RedisServer, startRedis } from '../harness/redis';
 import { type Sentry, startSentry } from '../harness/sentry';
 import { type DelayProxy, startDelayProxy } from './delay-proxy';
-import { LogCapture } from './log-capture';
+import { LogCapture } from '../harness/log-capture';
 
 export interface ChaosSystemOptions {
   build: AppBuild;

@@ -38,16 +38,16 @@ export function startProcess(name: string, command: string, args: string[], opti
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
-  let running_ = true;
+  let alive = true;
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code, signal) => {
-      running_ = false;
+      alive = false;
       running.delete(proc);
       resolve(code ?? (signal ? -1 : null));
     });
     child.on('error', (error) => {
       lines.push(`failed to start ${command}: ${error.message}`);
-      running_ = false;
+      alive = false;
       running.delete(proc);
       resolve(null);
     });
@@ -64,9 +64,9 @@ export function startProcess(name: string, command: string, args: string[], opti
     pid: child.pid ?? -1,
     exited,
     output: () => lines.slice(-40).join('\n'),
-    isRunning: () => running_,
+    isRunning: () => alive,
     async stop(graceMs = 10_000) {
-      if (!running_) return exited;
+      if (!alive) return exited;
       signalGroup('SIGTERM');
       const timer = setTimeout(() => signalGroup('SIGKILL'), graceMs);
       const code = await exited;

@@ -1,42 +1,13 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Redis from 'ioredis';
 import { type AppProcess, startOrderGenerator, startOrderStore } from '../../harness/apps';
 import { generatorAppId, startSidecar, storeAppId } from '../../harness/daprd';
+import { LogCapture } from '../../harness/log-capture';
 import { freePort, runningProcesses, stopAll } from '../../harness/processes';
 import { type RedisServer, startRedis } from '../../harness/redis';
 import { type Sentry, startSentry } from '../../harness/sentry';
-
-interface LogLine {
-  msg: string;
-  orderId?: string;
-  generated?: number;
-  accepted?: number;
-}
-
-/** Collects an app's JSON log lines as they are printed. */
-function logCollector(): { stream: Writable; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  let partial = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      const text = partial + chunk.toString();
-      const parts = text.split('\n');
-      partial = parts.pop() ?? '';
-      for (const part of parts) {
-        try {
-          lines.push(JSON.parse(part) as LogLine);
-        } catch {
-          // Not one of the app's JSON lines.
-        }
-      }
-      done();
-    },
-  });
-  return { stream, lines };
-}
 
 const stats = async (generator: AppProcess) =>
   (await (await fetch(`${generator.url}/stats`)).json()) as { generated: number; accepted: number; backlog: number };
@@ -63,11 +34,11 @@ describe('order-generator waits for its sidecar, and on SIGTERM stops cleanly wi
 
   test('no order is generated before the sidecar answers; then they flow; SIGTERM exits 0', async () => {
     const sidecarPort = await freePort();
-    const log = logCollector();
+    const log = new LogCapture();
     const generator = await startOrderGenerator({
       daprHttpPort: sidecarPort,
       env: { ORDERS_PER_SECOND: '50', LOG_LEVEL: 'info' },
-      echo: log.stream,
+      echo: log,
     });
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect(await stats(generator)).toMatchObject({ generated: 0, accepted: 0 });
@@ -80,15 +51,15 @@ describe('order-generator waits for its sidecar, and on SIGTERM stops cleanly wi
     expect((await stats(generator)).accepted).toBeGreaterThanOrEqual(20);
 
     expect(await generator.stop()).toBe(0);
-    const stopped = log.lines.find((line) => line.msg === 'order-generator stopped');
+    const [stopped] = log.withMsg('order-generator stopped');
     expect(stopped).toBeDefined();
-    const acknowledged = log.lines.filter((line) => line.msg === 'order accepted').map((line) => line.orderId!);
-    expect(acknowledged.length).toBe(stopped!.accepted);
+    const acknowledged = log.withMsg('order accepted').map((line) => line.orderId!);
+    expect(acknowledged.length).toBe(stopped!.raw.accepted);
     for (const orderId of acknowledged) {
       expect(await client.exists(`order-store||order:${orderId}`)).toBe(1);
     }
     // Whatever was generated and not acknowledged was reported, by id, before exiting.
-    const unconfirmed = log.lines.filter((line) => line.msg === 'order not confirmed before shutdown').length;
-    expect(acknowledged.length + unconfirmed).toBe(stopped!.generated);
+    const unconfirmed = log.withMsg('order not confirmed before shutdown').length;
+    expect(acknowledged.length + unconfirmed).toBe(stopped!.raw.generated);
   });
 });

@@ -13,7 +13,7 @@ export interface LogLine {
 
 /**
  * Keeps every JSON line a process prints, for the whole run: the harness keeps only its last
- * lines, and the chaos verdicts need all of them. Pass it as the process's `echo` stream; chunks
+ * lines, and the chaos verdicts and the tests that count log lines need all of them. Pass it as the process's `echo` stream; chunks
  * may end mid-line, so a partial line waits for the rest. With `file`, every chunk is also
  * appended there as it comes, as the evidence for a run.
  */
