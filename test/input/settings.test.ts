@@ -11,6 +11,7 @@ const badValues = {
   'order-store': {
     PORT: 'abc',
     DAPR_HOST: 'bad host!',
+    DAPR_API_TOKEN: 'two words',
     DAPR_HTTP_PORT: '0',
     STATESTORE_NAME: 'State_Store',
     BODY_LIMIT_BYTES: '10',
@@ -24,6 +25,7 @@ const badValues = {
   'order-generator': {
     PORT: '70000',
     DAPR_HOST: 'bad host!',
+    DAPR_API_TOKEN: 'line\nbreak',
     DAPR_HTTP_PORT: 'x',
     ORDER_STORE_APP_ID: 'Order Store',
     ORDERS_PER_SECOND: '0',

@@ -1,11 +1,10 @@
-import { parseSettings, setting, topology } from '@orders/common';
+import { parseSettings, setting, sidecarSettings, topology } from '@orders/common';
 
 /** Every setting is an environment variable with a default; see the README's table. */
 export const generatorSettings = {
   /** Serves GET /healthz for Kubernetes probes; the generator takes no other inbound traffic. */
   PORT: setting.port(topology.orderGenerator.port),
-  DAPR_HOST: setting.host('127.0.0.1'),
-  DAPR_HTTP_PORT: setting.port(3500),
+  ...sidecarSettings,
   ORDER_STORE_APP_ID: setting.daprName(topology.orderStore.appId),
   ORDERS_PER_SECOND: setting.number(1, 0.01, 10_000),
   /** Stop generating after this many orders; 0 keeps going until stopped. */

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { createDaprClient, createLogger, exitOnSettingsError, topology, waitForSidecar } from '@orders/common';
+import { DaprSidecar, createLogger, exitOnSettingsError, topology } from '@orders/common';
 import { type GeneratorConfig, loadGeneratorConfig } from './config';
 import { newOrder } from './new-order';
 import { newOrderId } from './order-ids';
@@ -8,9 +8,9 @@ import { daprSender } from './sender';
 
 async function main(config: GeneratorConfig): Promise<void> {
   const logger = createLogger('order-generator', config.LOG_LEVEL);
-  const client = createDaprClient({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT }, logger);
+  const sidecar = new DaprSidecar({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN });
   const pipeline = new OrderPipeline(
-    daprSender(client, config.ORDER_STORE_APP_ID, topology.newOrderMethod, config.REQUEST_TIMEOUT_MS),
+    daprSender(sidecar, config.ORDER_STORE_APP_ID, topology.newOrderMethod, config.REQUEST_TIMEOUT_MS),
     () => newOrder(newOrderId()),
     {
       ordersPerSecond: config.ORDERS_PER_SECOND,
@@ -38,14 +38,14 @@ async function main(config: GeneratorConfig): Promise<void> {
     const stats = await pipeline.stop(config.SHUTDOWN_GRACE_MS);
     logger.info(stats, 'order-generator stopped');
     health.close();
-    await client.stop();
+    sidecar.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
   logger.info({ sidecar: `${config.DAPR_HOST}:${config.DAPR_HTTP_PORT}` }, 'waiting for the Dapr sidecar');
-  await waitForSidecar(client, logger);
+  await sidecar.waitUntilReady(logger, 1_000, () => stopping);
   if (stopping) return;
   logger.info(
     { ordersPerSecond: config.ORDERS_PER_SECOND, store: config.ORDER_STORE_APP_ID },

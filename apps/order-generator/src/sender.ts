@@ -1,4 +1,4 @@
-import { type DaprClient, HttpMethod } from '@dapr/dapr';
+import { type DaprSidecar, type SidecarResponse } from '@orders/common';
 import type { NewOrder } from './new-order';
 
 /** What one delivery attempt came to. */
@@ -12,40 +12,19 @@ export type Delivery =
 export type SendOrder = (order: NewOrder, attempt: number) => Promise<Delivery>;
 
 /** Sends orders to order-store's `neworder` through Dapr service invocation (own sidecar, then the store's). */
-export function daprSender(client: DaprClient, storeAppId: string, method: string, timeoutMs: number): SendOrder {
-  return async (order, attempt) => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<Delivery>((resolve) => {
-      timer = setTimeout(() => resolve({ kind: 'retry', reason: `no answer within ${timeoutMs}ms` }), timeoutMs);
-    });
-    const call = client.invoker
-      .invoke(storeAppId, method, HttpMethod.POST, { data: order }, { headers: { 'x-order-attempt': String(attempt) } })
-      .then(
-        (): Delivery => ({ kind: 'accepted' }),
-        (error: unknown): Delivery => classify(error),
-      );
-    try {
-      return await Promise.race([call, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+export function daprSender(sidecar: DaprSidecar, storeAppId: string, method: string, timeoutMs: number): SendOrder {
+  return (order, attempt) =>
+    sidecar
+      .invoke(storeAppId, method, { data: order }, { headers: { 'x-order-attempt': String(attempt) }, timeoutMs })
+      .then(classify, (error: unknown) => ({ kind: 'retry', reason: error instanceof Error ? error.message : String(error) }));
 }
 
-/** The SDK throws `Error('{"status":409,"error_msg":"..."}')` for HTTP failures, other errors for the network. */
-export function classify(error: unknown): Delivery {
-  const message = error instanceof Error ? error.message : String(error);
-  let status: number | undefined;
-  let reason = message;
-  try {
-    const parsed = JSON.parse(message) as { status?: unknown; error_msg?: unknown };
-    if (typeof parsed.status === 'number') status = parsed.status;
-    if (typeof parsed.error_msg === 'string') reason = parsed.error_msg.slice(0, 500);
-  } catch {
-    // Not an HTTP answer: a connection error.
+/** 4xx means the order itself was refused, except 408 and 429, which say "later". */
+export function classify(res: Pick<SidecarResponse, 'status' | 'body'>): Delivery {
+  if (res.status >= 200 && res.status < 300) return { kind: 'accepted' };
+  const reason = res.body.slice(0, 500);
+  if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+    return { kind: 'rejected', status: res.status, reason };
   }
-  if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {
-    return { kind: 'rejected', status, reason };
-  }
-  return status === undefined ? { kind: 'retry', reason } : { kind: 'retry', status, reason };
+  return { kind: 'retry', status: res.status, reason };
 }

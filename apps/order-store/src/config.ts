@@ -1,4 +1,4 @@
-import { parseSettings, setting, topology } from '@orders/common';
+import { parseSettings, setting, sidecarSettings, topology } from '@orders/common';
 import { z } from 'zod';
 
 const secret = z.string().min(16, 'expected at least 16 characters').optional();
@@ -6,8 +6,7 @@ const secret = z.string().min(16, 'expected at least 16 characters').optional();
 /** Every setting is an environment variable with a default; see the README's table. */
 export const storeSettings = {
   PORT: setting.port(topology.orderStore.port),
-  DAPR_HOST: setting.host('127.0.0.1'),
-  DAPR_HTTP_PORT: setting.port(3500),
+  ...sidecarSettings,
   STATESTORE_NAME: setting.daprName(topology.stateStore),
   BODY_LIMIT_BYTES: setting.integer(16_384, 256, 1_048_576),
   /** A request body not received in full by then is answered 408: slow senders cannot hold sockets. */

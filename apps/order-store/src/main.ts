@@ -1,4 +1,4 @@
-import { createDaprClient, createLogger, exitOnSettingsError, waitForSidecar } from '@orders/common';
+import { DaprSidecar, createLogger, exitOnSettingsError } from '@orders/common';
 import { type StoreConfig, loadStoreConfig } from './config';
 import { OrderBook } from './orders';
 import { createApp } from './routes';
@@ -6,16 +6,9 @@ import { DaprOrderState } from './state';
 
 function main(config: StoreConfig): void {
   const logger = createLogger('order-store', config.LOG_LEVEL);
-  const client = createDaprClient({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT }, logger);
-  const state = new DaprOrderState(client, config.STATESTORE_NAME);
-  // The SDK makes every call wait for the sidecar; readiness must answer at once instead.
-  let sidecarReady = false;
-  void waitForSidecar(client, logger).then(() => {
-    sidecarReady = true;
-    logger.info('sidecar ready');
-  });
-  const ping = () => (sidecarReady ? state.ping() : Promise.reject(new Error('the sidecar has not answered yet')));
-  const app = createApp({ book: new OrderBook(state), ping, config, logger });
+  const sidecar = new DaprSidecar({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN });
+  const state = new DaprOrderState(sidecar, config.STATESTORE_NAME);
+  const app = createApp({ book: new OrderBook(state), ping: () => state.ping(), config, logger });
 
   const server = app.listen(config.PORT, () => logger.info({ port: config.PORT }, 'order-store listening'));
   // Node's own limits are the backstop behind the JSON 408 of BODY_TIMEOUT_MS.
@@ -34,10 +27,9 @@ function main(config: StoreConfig): void {
     }, config.SHUTDOWN_GRACE_MS).unref();
     server.close(() => {
       clearTimeout(deadline);
-      void client.stop().finally(() => {
-        logger.info('order-store stopped');
-        process.exit(0);
-      });
+      sidecar.close();
+      logger.info('order-store stopped');
+      process.exit(0);
     });
     server.closeIdleConnections();
   };

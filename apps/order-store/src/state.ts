@@ -1,4 +1,4 @@
-import { DaprClient, StateConcurrencyEnum, StateConsistencyEnum } from '@dapr/dapr';
+import { DaprHttpError, type DaprSidecar } from '@orders/common';
 import type { StoredOrder } from './order';
 
 /** The order store's view of its state: one key per order, plus the latest accepted order. */
@@ -29,28 +29,29 @@ const LATEST_KEY = 'latest-order';
 // not retry. An unreachable Redis is reported as a 409 too, so a refused insert is only called a
 // duplicate after the order is read back (OrderBook.accept).
 const NEVER_MATCHES = '-1';
+const PING_TIMEOUT_MS = 2_000;
 
 export class DaprOrderState implements OrderState {
   constructor(
-    private readonly client: DaprClient,
+    private readonly sidecar: DaprSidecar,
     private readonly storeName: string,
   ) {}
 
   async insert(order: StoredOrder): Promise<boolean> {
-    const { error } = await this.client.state.save(this.storeName, [
-      {
-        key: orderKey(order.orderId),
-        value: order,
-        etag: NEVER_MATCHES,
-        options: {
-          concurrency: StateConcurrencyEnum.CONCURRENCY_FIRST_WRITE,
-          consistency: StateConsistencyEnum.CONSISTENCY_STRONG,
+    try {
+      await this.sidecar.saveState(this.storeName, [
+        {
+          key: orderKey(order.orderId),
+          value: order,
+          etag: NEVER_MATCHES,
+          options: { concurrency: 'first-write', consistency: 'strong' },
         },
-      },
-    ]);
-    if (!error) return true;
-    if (statusOf(error) === 409) return false;
-    throw new StateUnavailableError('insert', error);
+      ]);
+      return true;
+    } catch (error) {
+      if (error instanceof DaprHttpError && error.status === 409) return false;
+      throw new StateUnavailableError('insert', error);
+    }
   }
 
   async get(orderId: string): Promise<StoredOrder | undefined> {
@@ -58,8 +59,11 @@ export class DaprOrderState implements OrderState {
   }
 
   async putLatest(order: StoredOrder): Promise<void> {
-    const { error } = await this.client.state.save(this.storeName, [{ key: LATEST_KEY, value: order }]);
-    if (error) throw new StateUnavailableError('write', error);
+    try {
+      await this.sidecar.saveState(this.storeName, [{ key: LATEST_KEY, value: order }]);
+    } catch (error) {
+      throw new StateUnavailableError('write', error);
+    }
   }
 
   async getLatest(): Promise<StoredOrder | undefined> {
@@ -67,30 +71,17 @@ export class DaprOrderState implements OrderState {
   }
 
   async ping(): Promise<void> {
-    await this.read(LATEST_KEY);
+    // A readiness probe gives up after a second or two; so does this.
+    await this.read(LATEST_KEY, PING_TIMEOUT_MS);
   }
 
-  private async read(key: string): Promise<StoredOrder | undefined> {
-    let value: unknown;
+  // Only order-store writes these keys, and only as StoredOrder.
+  private async read(key: string, timeoutMs?: number): Promise<StoredOrder | undefined> {
     try {
-      value = await this.client.state.get(this.storeName, key);
+      return (await this.sidecar.getState(this.storeName, key, { timeoutMs })) as StoredOrder | undefined;
     } catch (error) {
       throw new StateUnavailableError('read', error);
     }
-    // The SDK answers an absent key with an empty string.
-    return value === '' || value === undefined || value === null ? undefined : (value as StoredOrder);
-  }
-}
-
-/** The SDK reports HTTP failures as an Error whose message is `{"status":...,"error_msg":...}`. */
-function statusOf(error: unknown): number | undefined {
-  try {
-    const parsed: unknown = JSON.parse(error instanceof Error ? error.message : String(error));
-    return typeof parsed === 'object' && parsed !== null && 'status' in parsed && typeof parsed.status === 'number'
-      ? parsed.status
-      : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,4 +1,12 @@
 export { topology, type Topology } from './topology';
 export { createLogger, type Logger } from './logger';
-export { parseSettings, setting, SettingsError, exitOnSettingsError } from './settings';
-export { createDaprClient, waitForSidecar, type SidecarAddress } from './dapr';
+export { parseSettings, setting, sidecarSettings, SettingsError, exitOnSettingsError } from './settings';
+export {
+  DaprHttpError,
+  DaprSidecar,
+  DaprUnreachableError,
+  type CallOptions,
+  type SidecarAddress,
+  type SidecarResponse,
+  type StateItem,
+} from './dapr';

@@ -59,6 +59,17 @@ export const setting = {
       .default(fallback),
 };
 
+/**
+ * Where the app's own Dapr sidecar listens. The names are the ones Dapr's sidecar injector sets in
+ * the app container (DAPR_HTTP_PORT, and DAPR_API_TOKEN when the pod asks for an API token).
+ */
+export const sidecarSettings = {
+  DAPR_HOST: setting.host('127.0.0.1'),
+  DAPR_HTTP_PORT: setting.port(3500),
+  // Sent as an HTTP header, so a character a header cannot carry would fail every call.
+  DAPR_API_TOKEN: z.string().regex(/^[!-~]+$/, 'expected printable ASCII without spaces').optional(),
+};
+
 /** Logs the settings problem the way an operator reads it and exits; for use in main(). */
 export function exitOnSettingsError(error: unknown): never {
   if (error instanceof SettingsError) {
