@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { runningProcesses } from '../../harness/processes';
+import { runningProcesses, waitFor } from '../../harness/processes';
 import { type OrderSystem, startOrderSystem } from '../../harness/system';
 
 // Dapr's Redis state store keeps each key as a hash under `<app-id>||<key>`, the value in `data`.
@@ -46,7 +46,18 @@ describe('orders flow through real Dapr sidecars into Redis', () => {
 
   test('GET /order and GET /orders/:orderId answer with what Redis holds', async () => {
     const latest = (await (await fetch(`${system.store.url}/order`)).json()) as { orderId: string; acceptedAt: string };
-    expect(JSON.parse((await redis.hget('order-store||latest-order', 'data'))!)).toEqual(latest);
+    // The pointer follows the orders within an interval (LatestPointer); GET /order does not wait for it.
+    const pointer = async () => JSON.parse((await redis.hget('order-store||latest-order', 'data')) ?? 'null') as unknown;
+    const pointerIsLatest = async () => {
+      try {
+        expect(await pointer()).toEqual(latest);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor('the latest-order pointer to reach the last order', pointerIsLatest, 5_000);
+    expect(await pointer()).toEqual(latest);
     for (const key of await storedKeys()) {
       if (!key.startsWith('order-store||order:')) continue;
       const stored = JSON.parse((await redis.hget(key, 'data'))!) as { orderId: string; acceptedAt: string };

@@ -1,49 +1,97 @@
 import type { StoredOrder } from './order';
 
-interface Waiter {
-  resolve: () => void;
-  reject: (error: unknown) => void;
+export interface LatestPointerOptions {
+  /** Under load, at most one pointer write starts per interval; the newest order offered wins. */
+  intervalMs: number;
+  /** After a failed write, the next try waits this long at most (doubling from intervalMs). */
+  maxRetryMs: number;
+  onWriteError: (error: unknown, order: StoredOrder) => void;
 }
 
+export const defaultPointerOptions: Omit<LatestPointerOptions, 'onWriteError'> = { intervalMs: 50, maxRetryMs: 5_000 };
+
 /**
- * Writes the latest-order pointer for many orders at once. While one write is in flight, the
- * orders accepted meanwhile wait for the next write, which stores only the newest of them: under
- * load most orders cost one state write instead of two, and an order is acknowledged only once a
- * pointer at least as new as it is stored. A pointer older than one already written is never
- * written, so concurrent requests cannot move it back.
+ * The latest-order pointer, written behind the orders. An order is acknowledged once its own key
+ * is stored; the pointer follows it: at once when the store is quiet, and under load once per
+ * interval, with the newest order accepted meanwhile. Most orders thus cost one state write, and
+ * none waits for a second one. A failed write is tried again until a newer order replaces it, and
+ * the pointer never moves back to an order older than one already written.
+ *
+ * Readers see an order through the pointer within an interval of it being acknowledged, and at
+ * once from this process (`newest`). A process killed outright can leave the pointer up to one
+ * interval behind, on an order that is itself stored; the next order, or a resend, moves it on.
  */
 export class LatestPointer {
+  /** The newest order offered, written or not. */
+  private newestOffered: StoredOrder | undefined;
+  /** What the next write stores. */
   private pending: StoredOrder | undefined;
-  private waiters: Waiter[] = [];
-  private written: StoredOrder | undefined;
-  private writing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private lastStart = -Infinity;
+  private failures = 0;
 
-  constructor(private readonly write: (order: StoredOrder) => Promise<void>) {}
+  constructor(
+    private readonly write: (order: StoredOrder) => Promise<void>,
+    private readonly options: LatestPointerOptions,
+  ) {}
 
-  /** Resolves once the pointer stored is this order or a newer one. */
-  offer(order: StoredOrder): Promise<void> {
-    if (this.written && order.acceptedAt < this.written.acceptedAt) return Promise.resolve();
-    if (!this.pending || this.pending.acceptedAt <= order.acceptedAt) this.pending = order;
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    if (!this.writing) void this.flush();
-    return done;
+  /** The newest order this process accepted, whether or not the pointer has caught up with it. */
+  newest(): StoredOrder | undefined {
+    return this.newestOffered;
   }
 
-  private async flush(): Promise<void> {
-    this.writing = true;
-    while (this.pending) {
-      const order = this.pending;
-      const waiters = this.waiters;
-      this.pending = undefined;
-      this.waiters = [];
-      try {
-        await this.write(order);
-        if (!this.written || this.written.acceptedAt <= order.acceptedAt) this.written = order;
-        for (const waiter of waiters) waiter.resolve();
-      } catch (error) {
-        for (const waiter of waiters) waiter.reject(error);
-      }
+  /** Schedules the pointer to move to this order, unless it is older than one already offered. */
+  offer(order: StoredOrder): void {
+    const newest = this.newestOffered;
+    if (newest && (order.acceptedAt < newest.acceptedAt || (order.acceptedAt === newest.acceptedAt && order.orderId === newest.orderId))) {
+      return;
     }
-    this.writing = false;
+    this.newestOffered = order;
+    this.pending = order;
+    this.schedule();
+  }
+
+  /** Writes what is pending now, and resolves when the pointer holds the newest order offered. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.writing || this.pending) {
+      if (this.writing) await this.writing;
+      else await this.startWrite(true);
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer || this.writing || !this.pending) return;
+    const backoff = this.failures === 0 ? this.options.intervalMs : Math.min(this.options.maxRetryMs, this.options.intervalMs * 2 ** this.failures);
+    const wait = Math.max(0, this.lastStart + backoff - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.startWrite(false);
+    }, wait).unref();
+  }
+
+  private startWrite(rethrow: boolean): Promise<void> {
+    const order = this.pending;
+    if (!order) return Promise.resolve();
+    this.pending = undefined;
+    this.lastStart = Date.now();
+    this.writing = this.write(order).then(
+      () => {
+        this.failures = 0;
+      },
+      (error: unknown) => {
+        this.failures += 1;
+        // Try again with this order unless a newer one came meanwhile.
+        this.pending ??= order;
+        this.options.onWriteError(error, order);
+        if (rethrow) throw error;
+      },
+    );
+    return this.writing.finally(() => {
+      this.writing = undefined;
+      this.schedule();
+    });
   }
 }

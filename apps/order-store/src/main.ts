@@ -8,7 +8,11 @@ function main(config: StoreConfig): void {
   const logger = createLogger('order-store', config.LOG_LEVEL);
   const sidecar = new DaprSidecar({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN });
   const state = new DaprOrderState(sidecar, config.STATESTORE_NAME);
-  const app = createApp({ book: new OrderBook(state), ping: () => state.ping(), config, logger });
+  const book = new OrderBook(state, undefined, {
+    onWriteError: (error, order) =>
+      logger.warn({ err: error, orderId: order.orderId }, 'latest-order pointer write failed; trying again'),
+  });
+  const app = createApp({ book, ping: () => state.ping(), config, logger });
 
   const server = app.listen(config.PORT, () => logger.info({ port: config.PORT }, 'order-store listening'));
   // Node's own limits are the backstop behind the JSON 408 of BODY_TIMEOUT_MS.
@@ -27,9 +31,14 @@ function main(config: StoreConfig): void {
     }, config.SHUTDOWN_GRACE_MS).unref();
     server.close(() => {
       clearTimeout(deadline);
-      sidecar.close();
-      logger.info('order-store stopped');
-      process.exit(0);
+      void book
+        .flushLatest()
+        .catch((error: unknown) => logger.warn({ err: error }, 'the latest-order pointer may be behind'))
+        .finally(() => {
+          sidecar.close();
+          logger.info('order-store stopped');
+          process.exit(0);
+        });
     });
     server.closeIdleConnections();
   };

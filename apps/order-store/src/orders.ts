@@ -1,4 +1,4 @@
-import { LatestPointer } from './latest-pointer';
+import { LatestPointer, type LatestPointerOptions, defaultPointerOptions } from './latest-pointer';
 import { type Order, type StoredOrder, sameOrder } from './order';
 import { type OrderState, StateUnavailableError } from './state';
 
@@ -10,9 +10,9 @@ export interface AcceptOptions {
 }
 
 /**
- * Accepts an order exactly once. The order's own key is written first, with insert-only
- * semantics, and the latest-order pointer after it; a resend of an accepted order repairs the
- * pointer if a failure came between the two writes. No write ever replaces a different order.
+ * Accepts an order exactly once. The order's own key is written with insert-only semantics, and
+ * the order is accepted once that write is; the latest-order pointer follows it (LatestPointer).
+ * No write ever replaces a different order.
  */
 export class OrderBook {
   private readonly latestPointer: LatestPointer;
@@ -20,8 +20,13 @@ export class OrderBook {
   constructor(
     private readonly state: OrderState,
     private readonly now: () => Date = () => new Date(),
+    pointer: Partial<LatestPointerOptions> = {},
   ) {
-    this.latestPointer = new LatestPointer((order) => state.putLatest(order));
+    this.latestPointer = new LatestPointer((order) => state.putLatest(order), {
+      ...defaultPointerOptions,
+      onWriteError: () => {},
+      ...pointer,
+    });
   }
 
   async accept(order: Order, options: AcceptOptions = {}): Promise<AcceptOutcome> {
@@ -31,7 +36,7 @@ export class OrderBook {
     }
     const stored: StoredOrder = { ...order, acceptedAt: this.now().toISOString() };
     if (await this.state.insert(stored)) {
-      await this.latestPointer.offer(stored);
+      this.latestPointer.offer(stored);
       return 'created';
     }
     const existing = await this.state.get(order.orderId);
@@ -46,16 +51,25 @@ export class OrderBook {
     return this.state.get(orderId);
   }
 
-  latest(): Promise<StoredOrder | undefined> {
-    return this.state.getLatest();
+  /** The pointer's order, or a newer one this process accepted that the pointer has yet to reach. */
+  async latest(): Promise<StoredOrder | undefined> {
+    const stored = await this.state.getLatest();
+    const local = this.latestPointer.newest();
+    if (!stored || !local) return stored ?? local;
+    return local.acceptedAt > stored.acceptedAt ? local : stored;
+  }
+
+  /** Writes the pointer for every order accepted so far; for a clean shutdown. */
+  flushLatest(): Promise<void> {
+    return this.latestPointer.flush();
   }
 
   private async resolveExisting(existing: StoredOrder, order: Order): Promise<AcceptOutcome> {
     if (!sameOrder(existing, order)) return 'conflict';
-    // The first attempt may have failed between its two writes: finish its pointer write, but
-    // never move the pointer back past an order accepted after this one.
+    // A process killed before its pointer write leaves the pointer behind: a resend moves it on,
+    // never back past an order accepted after this one.
     const latest = await this.state.getLatest();
-    if (!latest || latest.acceptedAt < existing.acceptedAt) await this.latestPointer.offer(existing);
+    if (!latest || latest.acceptedAt < existing.acceptedAt) this.latestPointer.offer(existing);
     return 'duplicate';
   }
 }

@@ -1,4 +1,4 @@
-import { LatestPointer } from '../src/latest-pointer';
+import { LatestPointer, type LatestPointerOptions } from '../src/latest-pointer';
 import type { StoredOrder } from '../src/order';
 
 const order = (orderId: string, second: number): StoredOrder => ({
@@ -8,57 +8,94 @@ const order = (orderId: string, second: number): StoredOrder => ({
 
 /** A pointer write that finishes only when the test says so. */
 function controlledWrites() {
-  const writes: StoredOrder[] = [];
+  const writes: string[] = [];
   const finish: Array<(error?: Error) => void> = [];
   const write = (stored: StoredOrder) =>
     new Promise<void>((resolve, reject) => {
-      writes.push(stored);
+      writes.push(stored.orderId);
       finish.push((error) => (error ? reject(error) : resolve()));
     });
   return { writes, finish, write };
 }
 
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('LatestPointer', () => {
-  test('orders offered during a write share the next write, which stores the newest', async () => {
+  const errors: string[] = [];
+  const options: LatestPointerOptions = { intervalMs: 40, maxRetryMs: 200, onWriteError: (error) => errors.push(String(error)) };
+  beforeEach(() => (errors.length = 0));
+
+  test('when the store is quiet, an order is written at once', async () => {
+    const { writes, write } = controlledWrites();
+    const pointer = new LatestPointer(write, options);
+    pointer.offer(order('a', 1));
+    await sleep(5);
+    expect(writes).toEqual(['a']);
+  });
+
+  test('under load, the orders of one interval share one write, which stores the newest', async () => {
     const { writes, finish, write } = controlledWrites();
-    const pointer = new LatestPointer(write);
-    const first = pointer.offer(order('a', 1));
-    const waiting = [pointer.offer(order('c', 3)), pointer.offer(order('b', 2)), pointer.offer(order('d', 4))];
-    expect(writes.map((w) => w.orderId)).toEqual(['a']);
+    const pointer = new LatestPointer(write, options);
+    pointer.offer(order('a', 1));
+    await sleep(5);
     finish[0]!();
-    await first;
-    await tick();
-    expect(writes.map((w) => w.orderId)).toEqual(['a', 'd']);
-    let settled = false;
-    void Promise.all(waiting).then(() => (settled = true));
-    await tick();
-    expect(settled).toBe(false);
+    for (const [id, second] of [['c', 3], ['b', 2], ['d', 4]] as const) pointer.offer(order(id, second));
+    expect(pointer.newest()?.orderId).toBe('d');
+    await sleep(10);
+    expect(writes).toEqual(['a']);
+    await sleep(50);
+    expect(writes).toEqual(['a', 'd']);
     finish[1]!();
-    await Promise.all(waiting);
-    expect(writes).toHaveLength(2);
+    await sleep(60);
+    expect(writes).toEqual(['a', 'd']);
   });
 
-  test('an order older than the pointer already written resolves at once and is not written', async () => {
+  test('an order older than one already offered never moves the pointer back', async () => {
     const { writes, finish, write } = controlledWrites();
-    const pointer = new LatestPointer(write);
-    const newer = pointer.offer(order('new', 5));
+    const pointer = new LatestPointer(write, options);
+    pointer.offer(order('new', 5));
+    await sleep(5);
     finish[0]!();
-    await newer;
-    await pointer.offer(order('old', 1));
-    expect(writes.map((w) => w.orderId)).toEqual(['new']);
+    pointer.offer(order('old', 1));
+    pointer.offer(order('new', 5));
+    await sleep(60);
+    expect(writes).toEqual(['new']);
+    expect(pointer.newest()?.orderId).toBe('new');
   });
 
-  test('a failed write rejects every order waiting on it; the next offer writes again', async () => {
+  test('a failed write is reported and tried again, unless a newer order replaced it', async () => {
     const { writes, finish, write } = controlledWrites();
-    const pointer = new LatestPointer(write);
-    const first = pointer.offer(order('a', 1));
+    const pointer = new LatestPointer(write, options);
+    pointer.offer(order('a', 1));
+    await sleep(5);
     finish[0]!(new Error('store down'));
-    await expect(first).rejects.toThrow('store down');
-    const retry = pointer.offer(order('a', 1));
+    await sleep(5);
+    expect(errors).toEqual(['Error: store down']);
+    await sleep(90);
+    expect(writes).toEqual(['a', 'a']);
+    pointer.offer(order('b', 2));
+    finish[1]!(new Error('still down'));
+    await sleep(200);
+    expect(writes).toEqual(['a', 'a', 'b']);
+    finish[2]!();
+  });
+
+  test('flush writes what is pending without waiting for the interval, and reports failure', async () => {
+    const { writes, finish, write } = controlledWrites();
+    const pointer = new LatestPointer(write, { ...options, intervalMs: 60_000 });
+    pointer.offer(order('a', 1));
+    await sleep(5);
+    finish[0]!();
+    pointer.offer(order('b', 2));
+    const flushed = pointer.flush();
+    await sleep(5);
+    expect(writes).toEqual(['a', 'b']);
     finish[1]!();
-    await retry;
-    expect(writes.map((w) => w.orderId)).toEqual(['a', 'a']);
+    await flushed;
+    pointer.offer(order('c', 3));
+    const failed = pointer.flush();
+    await sleep(5);
+    finish[2]!(new Error('store down'));
+    await expect(failed).rejects.toThrow('store down');
   });
 });
