@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { repoRoot } from './daprd';
+import { imageCmd } from './image';
 import { type Proc, answers, freePort, startProcess, awaitReady } from './processes';
 
 /**
@@ -23,9 +24,12 @@ export interface AppOptions {
   echo?: NodeJS.WritableStream;
 }
 
+/** Node's arguments: the image's own CMD for 'dist', so that its flags are measured too. */
 export function appCommand(app: 'order-store' | 'order-generator', build: AppBuild): { cwd: string; args: string[] } {
   const cwd = join(repoRoot, 'apps', app);
-  const args = build === 'dist' ? ['dist/main.js'] : ['--conditions=development', '--import=tsx', 'src/main.ts'];
+  if (build === 'source') return { cwd, args: ['--conditions=development', '--import=tsx', 'src/main.ts'] };
+  const [command, ...args] = imageCmd(app);
+  if (command !== 'node') throw new Error(`apps/${app}/Dockerfile: CMD must start node, not ${command}`);
   return { cwd, args };
 }
 

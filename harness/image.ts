@@ -315,6 +315,15 @@ export function dockerfileOf(app: ImageApp): string {
   return join(repoRoot, 'apps', app, 'Dockerfile');
 }
 
+/** The final stage's CMD: how the image starts the app, Node flags included. */
+export function imageCmd(app: ImageApp): string[] {
+  const path = dockerfileOf(app);
+  const final = parseDockerfile(readFileSync(path, 'utf8'), path).at(-1);
+  const cmd = final?.instructions.filter((i) => i.keyword === 'CMD').at(-1);
+  if (!cmd) throw new Error(`${path}: the final stage has no CMD`);
+  return execForm(cmd.args, 'CMD', `${path}:${cmd.line}`);
+}
+
 /** Replays apps/<app>/Dockerfile into a new temporary directory (about 25s with a warm npm cache). */
 export async function buildImageArtifact(app: ImageApp): Promise<ImageArtifact> {
   const dockerfile = dockerfileOf(app);

@@ -65,7 +65,7 @@ describe('the apps as their images run them (Dockerfiles replayed without Docker
     test('the final stage has the image layout: dist and production node_modules, no sources', () => {
       const built = artifact(app);
       expect(built.imageWorkdir).toBe(`/app/apps/${app}`);
-      expect(built.cmd).toEqual(['node', 'dist/main.js']);
+      expect(built.cmd).toEqual(['node', '--max-semi-space-size=4', 'dist/main.js']);
       expect(built.env).toEqual({ NODE_ENV: 'production' });
       expect(built.user).toEqual({ uid: 1000, gid: 1000 });
       const inApp = (path: string) => join(built.root, 'app', path);
