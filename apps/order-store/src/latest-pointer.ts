@@ -54,11 +54,13 @@ export class LatestPointer {
 
   /** Writes what is pending now, and resolves when the pointer holds the newest order offered. */
   async flush(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
     while (this.writing || this.pending) {
-      if (this.writing) await this.writing;
-      else await this.startWrite(true);
+      if (this.writing) {
+        await this.writing;
+        continue;
+      }
+      const failure = await this.startWrite();
+      if (failure) throw failure.error;
     }
   }
 
@@ -66,32 +68,39 @@ export class LatestPointer {
     if (this.timer || this.writing || !this.pending) return;
     const backoff = this.failures === 0 ? this.options.intervalMs : Math.min(this.options.maxRetryMs, this.options.intervalMs * 2 ** this.failures);
     const wait = Math.max(0, this.lastStart + backoff - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.startWrite(false);
-    }, wait).unref();
+    this.timer = setTimeout(() => void this.startWrite(), wait).unref();
   }
 
-  private startWrite(rethrow: boolean): Promise<void> {
+  /**
+   * Writes the pending order, one write at a time, whoever asks (the timer or flush); never
+   * rejects, and resolves with the failure when the write failed.
+   */
+  private startWrite(): Promise<{ error: unknown } | undefined> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const order = this.pending;
-    if (!order) return Promise.resolve();
+    if (this.writing || !order) return Promise.resolve(undefined);
     this.pending = undefined;
     this.lastStart = Date.now();
-    this.writing = this.write(order).then(
-      () => {
-        this.failures = 0;
-      },
-      (error: unknown) => {
-        this.failures += 1;
-        // Try again with this order unless a newer one came meanwhile.
-        this.pending ??= order;
-        this.options.onWriteError(error, order);
-        if (rethrow) throw error;
-      },
-    );
-    return this.writing.finally(() => {
-      this.writing = undefined;
-      this.schedule();
-    });
+    const done = this.write(order)
+      .then(
+        () => {
+          this.failures = 0;
+          return undefined;
+        },
+        (error: unknown) => {
+          this.failures += 1;
+          // Try again with this order unless a newer one came meanwhile.
+          this.pending ??= order;
+          this.options.onWriteError(error, order);
+          return { error };
+        },
+      )
+      .finally(() => {
+        this.writing = undefined;
+        this.schedule();
+      });
+    this.writing = done.then(() => undefined);
+    return done;
   }
 }

@@ -80,6 +80,27 @@ describe('LatestPointer', () => {
     finish[2]!();
   });
 
+  test('a write started by flush is never joined by a second one from the timer', async () => {
+    const { writes, finish, write } = controlledWrites();
+    const pointer = new LatestPointer(write, options);
+    pointer.offer(order('a', 1));
+    await sleep(5);
+    pointer.offer(order('b', 2));
+    const flushed = pointer.flush();
+    finish[0]!();
+    await sleep(5);
+    expect(writes).toEqual(['a', 'b']);
+    pointer.offer(order('c', 3));
+    await sleep(80);
+    expect(writes).toEqual(['a', 'b']);
+    finish[1]!();
+    await sleep(5);
+    // flush also waits for c, offered before it was done.
+    expect(writes).toEqual(['a', 'b', 'c']);
+    finish[2]!();
+    await flushed;
+  });
+
   test('flush writes what is pending without waiting for the interval, and reports failure', async () => {
     const { writes, finish, write } = controlledWrites();
     const pointer = new LatestPointer(write, { ...options, intervalMs: 60_000 });
