@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 
 export interface ErrorDetail {
@@ -20,35 +21,22 @@ export class HttpError extends Error {
 }
 
 export function sendError(res: Response, error: HttpError): void {
-  res
-    .status(error.status)
-    .set(error.headers)
-    .json({ error: { code: error.code, message: error.message, details: error.details } });
+  sendJson(res, error.status, { error: { code: error.code, message: error.message, details: error.details } }, error.headers);
 }
 
-/** The body-parser failures express raises, mapped to our error shape. */
-const bodyParserErrors: Record<string, (limit: number) => HttpError> = {
-  'entity.parse.failed': () => new HttpError(400, 'malformed_json', 'the request body is not valid JSON'),
-  'entity.too.large': (limit) =>
-    new HttpError(413, 'body_too_large', `the request body is larger than ${limit} bytes`),
-  'encoding.unsupported': () =>
-    new HttpError(415, 'unsupported_encoding', 'the request body encoding is not supported'),
-  'charset.unsupported': () => new HttpError(415, 'unsupported_charset', 'the request body must be UTF-8'),
-  'request.aborted': () => new HttpError(400, 'request_aborted', 'the request body was not received in full'),
-  'entity.verify.failed': () => new HttpError(400, 'malformed_body', 'the request body could not be read'),
-  'request.size.invalid': () =>
-    new HttpError(400, 'malformed_body', 'the request body length does not match Content-Length'),
-  'stream.encoding.set': () => new HttpError(500, 'internal', 'the request could not be read'),
-};
+/** Writes a JSON answer in one go; cheaper than res.json(), which matters on the order route. */
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value);
+  res
+    .writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) })
+    .end(body);
+}
 
-export function errorHandler(bodyLimit: number, onUnexpected: (error: unknown) => void) {
+export function errorHandler(onUnexpected: (error: unknown) => void) {
   return (error: unknown, _req: Request, res: Response, _next: NextFunction): void => {
     // A request already answered (a body deadline, say) can still fail while it is torn down.
     if (res.headersSent) return;
     if (error instanceof HttpError) return sendError(res, error);
-    const type = typeof error === 'object' && error !== null && 'type' in error ? String(error.type) : '';
-    const mapped = bodyParserErrors[type];
-    if (mapped) return sendError(res, mapped(bodyLimit));
     onUnexpected(error);
     sendError(res, new HttpError(500, 'internal', 'the request failed unexpectedly'));
   };

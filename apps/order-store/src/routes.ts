@@ -1,7 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '@orders/common';
-import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { HttpError, errorHandler, sendError } from './http-errors';
+import express, { type Express, type Request, type RequestHandler } from 'express';
+import { HttpError, errorHandler, sendError, sendJson } from './http-errors';
+import { readJsonBody } from './json-body';
 import { ORDER_ID_PATTERN, type StoredOrder, newOrderBody } from './order';
 import type { OrderBook } from './orders';
 import { StateUnavailableError } from './state';
@@ -30,8 +31,11 @@ export function createApp({ book, ping, config, logger }: AppDependencies): Expr
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  const authorized = requireCredentials(config);
-  const readAccess: RequestHandler = config.PROTECT_READS ? authorized : (_req, _res, next) => next();
+  const authorize = credentialCheck(config);
+  const readAccess: RequestHandler = (req, _res, next) => {
+    if (config.PROTECT_READS) authorize(req);
+    next();
+  };
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -47,32 +51,28 @@ export function createApp({ book, ping, config, logger }: AppDependencies): Expr
     }
   });
 
-  app.post(
-    '/neworder',
-    authorized,
-    requireJsonContentType,
-    bodyDeadline(config.BODY_TIMEOUT_MS),
-    express.json({ limit: config.BODY_LIMIT_BYTES, strict: true, type: () => true }),
-    async (req, res) => {
-      const parsed = newOrderBody.safeParse(req.body);
-      if (!parsed.success) {
-        const details = parsed.error.issues.map((issue) => ({
-          path: issue.path.map(String).join('.'),
-          message: issue.message,
-        }));
-        logger.info({ orderId: claimedOrderId(req.body), details }, 'order rejected');
-        throw new HttpError(400, 'invalid_order', 'the order is not valid', details);
-      }
-      const order = parsed.data.data;
-      const resend = Number(req.get(ATTEMPT_HEADER) ?? '1') > 1;
-      const outcome = await book.accept(order, { resend }).catch(asUnavailable);
-      logger.info({ orderId: order.orderId, outcome }, `order ${outcome}`);
-      if (outcome === 'conflict') {
-        throw new HttpError(409, 'order_conflict', `order ${order.orderId} was already accepted with different content`);
-      }
-      res.status(outcome === 'created' ? 201 : 200).json({ orderId: order.orderId });
-    },
-  );
+  // One handler, no middleware chain: this route carries every order (see json-body.ts).
+  app.post('/neworder', async (req, res) => {
+    authorize(req);
+    const body = await readJsonBody(req, res, { limitBytes: config.BODY_LIMIT_BYTES, timeoutMs: config.BODY_TIMEOUT_MS });
+    const parsed = newOrderBody.safeParse(body);
+    if (!parsed.success) {
+      const details = parsed.error.issues.map((issue) => ({
+        path: issue.path.map(String).join('.'),
+        message: issue.message,
+      }));
+      logger.info({ orderId: claimedOrderId(body), details }, 'order rejected');
+      throw new HttpError(400, 'invalid_order', 'the order is not valid', details);
+    }
+    const order = parsed.data.data;
+    const resend = Number(req.headers[ATTEMPT_HEADER] ?? '1') > 1;
+    const outcome = await book.accept(order, { resend }).catch(asUnavailable);
+    logger.info({ orderId: order.orderId, outcome }, `order ${outcome}`);
+    if (outcome === 'conflict') {
+      throw new HttpError(409, 'order_conflict', `order ${order.orderId} was already accepted with different content`);
+    }
+    sendJson(res, outcome === 'created' ? 201 : 200, { orderId: order.orderId });
+  });
 
   app.get('/order', readAccess, async (_req, res) => {
     const latest = await book.latest().catch(asUnavailable);
@@ -91,7 +91,7 @@ export function createApp({ book, ping, config, logger }: AppDependencies): Expr
   });
 
   app.use((req, _res, next) => next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`)));
-  app.use(errorHandler(config.BODY_LIMIT_BYTES, (error) => logger.error({ err: error }, 'request failed')));
+  app.use(errorHandler((error) => logger.error({ err: error }, 'request failed')));
   return app;
 }
 
@@ -100,42 +100,19 @@ function orderIdFirst({ orderId, ...rest }: StoredOrder): StoredOrder {
   return { orderId, ...rest };
 }
 
-/** Answers 408 (as JSON, unlike Node's own request timeout) and drops the socket when a body stalls. */
-function bodyDeadline(timeoutMs: number): RequestHandler {
-  return (req, res, next) => {
-    if (req.complete) return next();
-    const timer = setTimeout(() => {
-      if (req.complete || res.headersSent) return;
-      res.set('Connection', 'close');
-      sendError(res, new HttpError(408, 'body_timeout', `the request body did not arrive within ${timeoutMs}ms`));
-      res.on('finish', () => req.destroy());
-    }, timeoutMs);
-    req.on('end', () => clearTimeout(timer));
-    res.on('close', () => clearTimeout(timer));
-    next();
-  };
-}
-
-function requireJsonContentType(req: Request, _res: Response, next: NextFunction): void {
-  if (req.is(['application/json', 'application/*+json'])) return next();
-  next(new HttpError(415, 'unsupported_media_type', 'the request body must be application/json'));
-}
-
 /**
  * Writes need a credential as soon as one is configured: the bearer token for callers from
  * outside, or Dapr's app API token, which the store's own sidecar adds to every call it forwards.
  */
-function requireCredentials({ WRITE_TOKEN, APP_API_TOKEN }: RoutesConfig): RequestHandler {
-  if (!WRITE_TOKEN && !APP_API_TOKEN) return (_req, _res, next) => next();
-  return (req, _res, next) => {
-    const bearer = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
-    const viaSidecar = req.get('dapr-api-token');
-    if (matches(bearer, WRITE_TOKEN) || matches(viaSidecar, APP_API_TOKEN)) return next();
-    next(
-      new HttpError(401, 'unauthorized', 'a valid bearer token is required', [], {
-        'WWW-Authenticate': 'Bearer realm="order-store"',
-      }),
-    );
+function credentialCheck({ WRITE_TOKEN, APP_API_TOKEN }: RoutesConfig): (req: Request) => void {
+  if (!WRITE_TOKEN && !APP_API_TOKEN) return () => {};
+  return (req) => {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const viaSidecar = req.headers['dapr-api-token'];
+    if (matches(bearer, WRITE_TOKEN) || matches(typeof viaSidecar === 'string' ? viaSidecar : undefined, APP_API_TOKEN)) return;
+    throw new HttpError(401, 'unauthorized', 'a valid bearer token is required', [], {
+      'WWW-Authenticate': 'Bearer realm="order-store"',
+    });
   };
 }
 
