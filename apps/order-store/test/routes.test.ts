@@ -43,6 +43,8 @@ describe('order-store routes', () => {
     ['text/plain', { 'content-type': 'text/plain' }, '{"data":{"orderId":"1"}}', 415, 'unsupported_media_type'],
     ['a Latin-1 charset', { 'content-type': 'application/json; charset=latin1' }, '{"data":{"orderId":"1"}}', 415, 'unsupported_charset'],
     ['a body over the limit', json, JSON.stringify({ data: { orderId: '1', customer: 'x'.repeat(2000) } }), 413, 'body_too_large'],
+    ['a JSON string, not an object', json, '"{\\"data\\":{}}"', 400, 'malformed_json'],
+    ['a gzip content encoding', { ...json, 'content-encoding': 'gzip' }, '{"data":{"orderId":"1"}}', 415, 'unsupported_encoding'],
   ])('%s: %i %s, and nothing is written', async (_name, headers, body, status, code) => {
     app = await serve(open);
     const res = await fetch(`${app.url}/neworder`, { method: 'POST', headers, body });
@@ -50,6 +52,17 @@ describe('order-store routes', () => {
     const answer = (await res.json()) as { error: { code: string; message: string; details: unknown[] } };
     expect(answer.error).toEqual({ code, message: expect.any(String), details: expect.any(Array) });
     expect(app.state.writes).toBe(0);
+  });
+
+  test('JSON under a vendor media type or an explicit UTF-8 charset is read; an empty body is an invalid order', async () => {
+    app = await serve(open);
+    const post = (headers: Record<string, string>, body: string) => fetch(`${app.url}/neworder`, { method: 'POST', headers, body });
+    expect((await post({ 'content-type': 'application/vnd.orders+json' }, '{"data":{"orderId":"1"}}')).status).toBe(201);
+    expect((await post({ 'content-type': 'Application/JSON; Charset="UTF-8"' }, '{"data":{"orderId":"2"}}')).status).toBe(201);
+    const empty = await post(json, '');
+    expect(empty.status).toBe(400);
+    expect(await empty.json()).toMatchObject({ error: { code: 'invalid_order' } });
+    expect(app.state.orders.size).toBe(2);
   });
 
   test('GET /order before any order, an unknown order and an unknown route are JSON 404s', async () => {
