@@ -51,8 +51,8 @@ describe.each<ImageApp>(['order-store', 'order-generator'])('%s Dockerfile', (ap
   });
 
   test.each([
-    ['an ENTRYPOINT', (text: string) => text.replace('CMD ["node", "--max-semi-space-size=4", "dist/main.js"]', 'ENTRYPOINT ["tini", "--"]\nCMD ["node", "dist/main.js"]'), /ENTRYPOINT is not replayed/],
-    ['a shell-form CMD', (text: string) => text.replace('CMD ["node", "--max-semi-space-size=4", "dist/main.js"]', 'CMD node dist/main.js'), /exec form/],
+    ['an ENTRYPOINT', (text: string) => text.replace(/^CMD .*$/m, 'ENTRYPOINT ["tini", "--"]\nCMD ["node", "dist/main.js"]'), /ENTRYPOINT is not replayed/],
+    ['a shell-form CMD', (text: string) => text.replace(/^CMD .*$/m, 'CMD node dist/main.js'), /exec form/],
     ['a RUN that is not npm', (text: string) => text.replace('RUN npm run build', 'RUN apt-get update && npm run build'), /apt-get update" is not replayed/],
     ['an ADD', (text: string) => text.replace('COPY package.json package-lock.json ./', 'ADD package.json package-lock.json ./'), /ADD is not replayed/],
     ['another base image', (text: string) => text.replace('ARG NODE_IMAGE=node:20-slim', 'ARG NODE_IMAGE=gcr.io/distroless/nodejs20'), /only node:<major>/],
