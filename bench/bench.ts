@@ -22,6 +22,8 @@ const run = promisify(execFile);
 export type TargetName = 'orderPath' | 'invokeCeiling' | 'stateCeiling';
 
 export interface LevelFigures extends LoadResult {
+  /** Throughput of this level in every round, in the order measured; the figures are the median round's. */
+  roundsRps: number[];
   /** Peak RSS and CPU of every process on the path during this level. */
   processes: ProcessUsage[];
   /** CPU milliseconds each process spent per completed request: where the two cores went. */
@@ -131,14 +133,15 @@ async function measureTarget(
   for (const connections of options.levels) {
     const before = await Promise.all(sidecars.map((s) => scrape(s.metricsPort)));
     const sampler = new UsageSampler(watched).start();
-    const load = await runLoad({ ...spec, connections, durationSec: options.durationSec });
+    // CPU per request counts the measured run only; the rate probe before it is left out.
+    const load = await runLoad({ ...spec, connections, durationSec: options.durationSec }, () => sampler.restartCpu());
     const processes = sampler.stop();
     const after = await Promise.all(sidecars.map((s) => scrape(s.metricsPort)));
     const daprLatencies: Record<string, LatencyFigure[]> = {};
     sidecars.forEach((s, i) => (daprLatencies[`daprd:${s.appId}`] = latencyDelta(before[i]!, after[i]!)));
     const cpuMsPerRequest: Record<string, number> = {};
     for (const p of processes) cpuMsPerRequest[p.name] = load.requests > 0 ? round(p.cpuMs / load.requests, 3) : 0;
-    levels.push({ ...load, processes, cpuMsPerRequest, daprLatencies });
+    levels.push({ ...load, roundsRps: [load.rps], processes, cpuMsPerRequest, daprLatencies });
     log(`  ${name} c=${connections}: ${load.rps} req/s, p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms, errors ${load.errors}`);
     if (load.errors > 0 && !reportedErrors) {
       reportedErrors = true;
@@ -197,45 +200,60 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     const invokeUrl = `http://127.0.0.1:${generatorSidecar.httpPort}/v1.0/invoke/${storeAppId}/method/${topology.newOrderMethod}`;
     const invokeHeaders = { 'x-order-attempt': '1' };
 
-    log(`order path (order-store from ${options.build})`);
-    let store: AppProcess | undefined = await startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build });
-    const orderPath = await measureTarget(
-      'orderPath',
-      'load generator → daprd (order-generator) → mTLS → daprd (order-store) → order-store → state API → Redis',
-      { url: invokeUrl, body: orderBody, headers: invokeHeaders },
-      sidecarProcs({ name: 'order-store', proc: store.proc }),
-      [storeSidecar, generatorSidecar],
-      options,
-      log,
-    );
-    await store.stop();
-    store = undefined;
-    await flushRedis(redis);
-
-    log('ceiling 1: the same sidecars in front of a no-op app');
-    const noop = await startNoopApp(storePort);
-    const invokeCeiling = await measureTarget(
-      'invokeCeiling',
-      'load generator → daprd (order-generator) → mTLS → daprd (order-store) → no-op app',
-      { url: invokeUrl, body: orderBody, headers: invokeHeaders },
-      sidecarProcs({ name: 'noop-app', proc: noop.proc }),
-      [storeSidecar, generatorSidecar],
-      options,
-      log,
-    );
-
-    log('ceiling 2: daprd state API alone');
-    const stateCeiling = await measureTarget(
-      'stateCeiling',
-      "load generator → daprd (order-store) state API → Redis, the store's insert-only write of one order",
-      { url: `${storeSidecar.api}/state/${topology.stateStore}`, body: stateBody },
-      sidecarProcs(undefined).filter((w) => w.name !== `daprd:${generatorAppId}`),
-      [storeSidecar],
-      options,
-      log,
-    );
-    await noop.stop();
-    await flushRedis(redis);
+    // What each target puts behind the sidecars (the app on the store's port) and what it measures.
+    const bothSidecars = { sidecars: [storeSidecar, generatorSidecar], watchesGeneratorSidecar: true };
+    const plans: Array<{
+      name: TargetName;
+      title: string;
+      description: string;
+      spec: { url: string; body: (orderId: string) => string; headers?: Record<string, string> };
+      app: { name: string; start: () => Promise<AppProcess>; watched: boolean };
+      sidecars: Sidecar[];
+      watchesGeneratorSidecar: boolean;
+    }> = [
+      {
+        name: 'orderPath',
+        title: `order path, order-store from ${options.build}`,
+        description: 'load generator → daprd (order-generator) → mTLS → daprd (order-store) → order-store → state API → Redis',
+        spec: { url: invokeUrl, body: orderBody, headers: invokeHeaders },
+        app: { name: 'order-store', start: () => startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build }), watched: true },
+        ...bothSidecars,
+      },
+      {
+        name: 'invokeCeiling',
+        title: 'ceiling 1: the same sidecars in front of a no-op app',
+        description: 'load generator → daprd (order-generator) → mTLS → daprd (order-store) → no-op app',
+        spec: { url: invokeUrl, body: orderBody, headers: invokeHeaders },
+        app: { name: 'noop-app', start: () => startNoopApp(storePort), watched: true },
+        ...bothSidecars,
+      },
+      {
+        name: 'stateCeiling',
+        title: 'ceiling 2: daprd state API alone',
+        description: "load generator → daprd (order-store) state API → Redis, the store's insert-only write of one order",
+        spec: { url: `${storeSidecar.api}/state/${topology.stateStore}`, body: stateBody },
+        // The no-op app keeps the store's sidecar seeing a healthy app, as in the other targets.
+        app: { name: 'noop-app', start: () => startNoopApp(storePort), watched: false },
+        sidecars: [storeSidecar],
+        watchesGeneratorSidecar: false,
+      },
+    ];
+    const rounds: Record<TargetName, TargetFigures[]> = { orderPath: [], invokeCeiling: [], stateCeiling: [] };
+    for (let round = 1; round <= options.rounds; round += 1) {
+      for (const plan of plans) {
+        log(`${plan.title}${options.rounds > 1 ? ` (round ${round} of ${options.rounds})` : ''}`);
+        const app = await plan.app.start();
+        const watched = sidecarProcs(plan.app.watched ? { name: plan.app.name, proc: app.proc } : undefined).filter(
+          (w) => plan.watchesGeneratorSidecar || w.name !== `daprd:${generatorAppId}`,
+        );
+        rounds[plan.name].push(await measureTarget(plan.name, plan.description, plan.spec, watched, plan.sidecars, options, log));
+        await app.stop();
+        await flushRedis(redis);
+      }
+    }
+    const orderPath = medianRound(rounds.orderPath);
+    const invokeCeiling = medianRound(rounds.invokeCeiling);
+    const stateCeiling = medianRound(rounds.stateCeiling);
 
     log('ceiling 3: redis-benchmark');
     const payloadBytes = Buffer.byteLength(JSON.stringify(storedOrder(nextOrderId())));
@@ -249,7 +267,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     await flushRedis(redis);
 
     log('order-generator: highest steady rate, then memory at that rate');
-    store = await startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build });
+    const store = await startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build });
     await waitFor('order path to answer', () => pathAnswers(invokeUrl, orderBody(nextOrderId())), 30_000);
     const bestRps = Math.max(...orderPath.levels.map((l) => l.rps));
     const generator = await measureGenerator(
@@ -270,6 +288,22 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     for (const part of cleanup.reverse()) await part.stop();
     for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * One target's figures over its rounds: each level is the round with the median throughput (the
+ * lower one of the middle two for an even count), so that one round disturbed by the machine
+ * (another tenant, a frequency change) moves no figure.
+ */
+export function medianRound(rounds: TargetFigures[]): TargetFigures {
+  const [first] = rounds;
+  if (!first) throw new Error('no round was measured');
+  const levels = first.levels.map((_, i) => {
+    const measured = rounds.map((r) => r.levels[i]!);
+    const median = [...measured].sort((a, b) => a.rps - b.rps)[Math.floor((measured.length - 1) / 2)]!;
+    return { ...median, roundsRps: measured.map((l) => l.rps) };
+  });
+  return { ...first, levels };
 }
 
 export function summarise(

@@ -92,9 +92,10 @@ async function fire(spec: LoadSpec, amount: number, onError: (status: number, bo
 
 /**
  * Keeps `connections` requests in flight (closed loop) for about durationSec and summarises what
- * came back. A short run first measures the rate, so that the measured run can end by count.
+ * came back. A short run first measures the rate, so that the measured run can end by count;
+ * `onMeasuredRun` is called as the measured run starts, to leave the probe out of what is counted.
  */
-export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+export async function runLoad(spec: LoadSpec, onMeasuredRun: () => void = () => {}): Promise<LoadResult> {
   let firstError: string | undefined;
   const onError = (status: number, body: string) => {
     if (firstError === undefined) firstError = `${status} ${body.slice(0, 300)}`;
@@ -108,6 +109,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     amount *= 4;
   }
   firstError = undefined;
+  onMeasuredRun();
   const { result, seconds } = await fire(spec, Math.round(rate * spec.durationSec), onError);
   const statusCodes: Record<string, number> = {};
   for (const [code, stats] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stats.count ?? 0;

@@ -9,6 +9,8 @@ export interface BenchOptions {
   levels: number[];
   /** Measured seconds per level and per target. */
   durationSec: number;
+  /** Times every target is measured, one after the other; each level reports its median round. */
+  rounds: number;
   /** Unmeasured seconds of load before each target's first level: JIT, connection pools, Redis. */
   warmupSec: number;
   build: AppBuild;
@@ -29,6 +31,7 @@ export interface BenchOptions {
 export const defaultOptions: BenchOptions = {
   levels: [1, 4, 16, 64],
   durationSec: 10,
+  rounds: 3,
   warmupSec: 3,
   build: 'dist',
   compile: true,
@@ -42,6 +45,7 @@ export const defaultOptions: BenchOptions = {
 const fields: CliOption<BenchOptions>[] = [
   { flag: '--levels', env: 'BENCH_LEVELS', apply: (o, v) => (o.levels = numberList('levels', v, 1).map(Math.round)) },
   { flag: '--duration', env: 'BENCH_DURATION', apply: (o, v) => (o.durationSec = numberIn('duration', v, 1)) },
+  { flag: '--rounds', env: 'BENCH_ROUNDS', apply: (o, v) => (o.rounds = Math.round(numberIn('rounds', v, 1))) },
   { flag: '--warmup', env: 'BENCH_WARMUP', apply: (o, v) => (o.warmupSec = numberIn('warmup', v, 0)) },
   { flag: '--build', env: 'BENCH_BUILD', apply: (o, v) => (o.build = appBuild(v)) },
   { flag: '--no-compile', env: 'BENCH_NO_COMPILE', isSwitch: true, apply: (o, v) => (o.compile = !(v === 'true' || v === '1')) },

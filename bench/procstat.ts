@@ -79,6 +79,11 @@ export class UsageSampler {
     return this;
   }
 
+  /** Counts CPU from now on: what was used before (a probe run, say) is left out. */
+  restartCpu(): void {
+    for (const { pid } of this.watched) this.cpuAtStart.set(pid, cpuMsOf(pid) ?? 0);
+  }
+
   stop(): ProcessUsage[] {
     clearInterval(this.timer);
     this.sample();

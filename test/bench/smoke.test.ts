@@ -18,6 +18,7 @@ describe('npm run bench, in miniature', () => {
         ...defaultOptions,
         levels: [1, 2],
         durationSec: 1,
+        rounds: 2,
         warmupSec: 0,
         build: 'source',
         compile: false,
@@ -45,6 +46,9 @@ describe('npm run bench, in miniature', () => {
         expect(Number.isFinite(level.rps)).toBe(true);
         expect(Number.isFinite(level.p99Ms)).toBe(true);
         expect(level.processes.length).toBeGreaterThan(0);
+        // Two rounds: the level's figures are the slower round's, the lower of the middle two.
+        expect(level.roundsRps).toHaveLength(2);
+        expect(level.rps).toBe(Math.min(...level.roundsRps));
         for (const p of level.processes) expect(p.peakRssMb).toBeGreaterThan(0);
       }
     }
