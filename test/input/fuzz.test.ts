@@ -121,7 +121,7 @@ describe('order-store refuses every bad body with a JSON 4xx, writes nothing for
     const kinds = new Map<string, number>();
     const validIds: string[] = [];
     let next = 0;
-    const worker = async (lane: number) => {
+    const worker = async () => {
       for (let i = next++; i < requests.length; i = next++) {
         const request = requests[i]!;
         kinds.set(request.kind, (kinds.get(request.kind) ?? 0) + 1);
@@ -136,7 +136,8 @@ describe('order-store refuses every bad body with a JSON 4xx, writes nothing for
         if (!request.expected.includes(res.status) || typeof code !== 'string') {
           failures.push(`${request.kind} ${res.status} ${text.slice(0, 120)} <- ${request.body.slice(0, 120)}`);
         }
-        if (i % 100 === lane) {
+        // Every hundredth request is followed by a valid order from the same worker.
+        if (i % 100 === 0) {
           const orderId = `valid-${i}`;
           const valid = await post(json, JSON.stringify({ data: { orderId } }));
           if (valid.status !== 201) failures.push(`valid order ${orderId} got ${valid.status}`);
@@ -144,10 +145,10 @@ describe('order-store refuses every bad body with a JSON 4xx, writes nothing for
         }
       }
     };
-    await Promise.all(Array.from({ length: CONCURRENCY }, (_, lane) => worker(lane)));
+    await Promise.all(Array.from({ length: CONCURRENCY }, () => worker()));
 
     expect(failures.slice(0, 20)).toEqual([]);
-    expect(validIds.length).toBeGreaterThanOrEqual(REQUESTS / 100);
+    expect(validIds.length).toBe(REQUESTS / 100);
     // Every class was exercised.
     expect([...kinds.keys()].sort()).toEqual(
       ['content-type', 'deep', 'huge', 'malformed', 'proto-key', 'too-large', 'truncated', 'unicode', 'unknown-field', 'wrong-type'].sort(),
