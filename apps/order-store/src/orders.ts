@@ -44,6 +44,12 @@ export class OrderBook {
       // Insert refused yet nothing stored: the key vanished in between. Let the sender retry.
       throw new StateUnavailableError('insert', `order ${order.orderId} was neither inserted nor found`);
     }
+    if (existing.acceptedAt === stored.acceptedAt && sameOrder(existing, order)) {
+      // Our own write, reported refused: a batch that failed in part, or a write the sidecar
+      // retried after it had landed.
+      this.latestPointer.offer(stored);
+      return 'created';
+    }
     return this.resolveExisting(existing, order);
   }
 

@@ -28,6 +28,19 @@ describe('OrderBook.accept', () => {
     expect(state.latest?.orderId).toBe('1');
   });
 
+  test("an insert reported refused that stored this very order counts as created: the sidecar's retry, or a partly failed batch", async () => {
+    const insert = state.insert.bind(state);
+    state.insert = async (order) => {
+      await insert(order);
+      return false;
+    };
+    expect(await book.accept({ orderId: '1', customer: 'ada' })).toBe('created');
+    await book.flushLatest();
+    expect(state.latest?.orderId).toBe('1');
+    // The same order again, accepted a second later, is a duplicate as before.
+    expect(await book.accept({ orderId: '1', customer: 'ada' })).toBe('duplicate');
+  });
+
   test('latest() answers with an order accepted here before the pointer has caught up', async () => {
     await book.accept({ orderId: '1' });
     await book.flushLatest();
