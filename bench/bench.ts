@@ -7,7 +7,7 @@ import { topology } from '@orders/common';
 import { type AppProcess, startOrderStore } from '../harness/apps';
 import { daprBinary } from '../harness/dapr-home';
 import { type Sidecar, type SidecarOptions, generatorAppId, isolatedConfiguration, repoRoot, startSidecar, storeAppId } from '../harness/daprd';
-import { type Proc, answers, freePort, startProcess, waitFor } from '../harness/processes';
+import { answers, freePort, startProcess, waitFor } from '../harness/processes';
 import { type RedisServer, startRedis } from '../harness/redis';
 import { type Sentry, startSentry } from '../harness/sentry';
 import { type LatencyFigure, latencyDelta, scrape } from './dapr-metrics';
@@ -190,26 +190,18 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     cleanup.push(generatorSidecar);
     const rig: Rig = { redis, sentry, storePort, storeSidecar, generatorSidecar };
 
-    const sidecarProcs = (app: { name: string; proc: Proc } | undefined): Watched[] => [
-      ...(app ? [{ name: app.name, pid: app.proc.pid }] : []),
-      { name: `daprd:${storeAppId}`, pid: storeSidecar.proc.pid },
-      { name: `daprd:${generatorAppId}`, pid: generatorSidecar.proc.pid },
-      { name: 'redis', pid: redis.proc.pid },
-      self,
-    ];
     const invokeUrl = `http://127.0.0.1:${generatorSidecar.httpPort}/v1.0/invoke/${storeAppId}/method/${topology.newOrderMethod}`;
     const invokeHeaders = { 'x-order-attempt': '1' };
 
     // What each target puts behind the sidecars (the app on the store's port) and what it measures.
-    const bothSidecars = { sidecars: [storeSidecar, generatorSidecar], watchesGeneratorSidecar: true };
     const plans: Array<{
       name: TargetName;
       title: string;
       description: string;
       spec: { url: string; body: (orderId: string) => string; headers?: Record<string, string> };
       app: { name: string; start: () => Promise<AppProcess>; watched: boolean };
+      /** The sidecars on the path: their metrics are read and their processes watched. */
       sidecars: Sidecar[];
-      watchesGeneratorSidecar: boolean;
     }> = [
       {
         name: 'orderPath',
@@ -217,7 +209,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         description: 'load generator → daprd (order-generator) → mTLS → daprd (order-store) → order-store → state API → Redis',
         spec: { url: invokeUrl, body: orderBody, headers: invokeHeaders },
         app: { name: 'order-store', start: () => startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build }), watched: true },
-        ...bothSidecars,
+        sidecars: [storeSidecar, generatorSidecar],
       },
       {
         name: 'invokeCeiling',
@@ -225,7 +217,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         description: 'load generator → daprd (order-generator) → mTLS → daprd (order-store) → no-op app',
         spec: { url: invokeUrl, body: orderBody, headers: invokeHeaders },
         app: { name: 'noop-app', start: () => startNoopApp(storePort), watched: true },
-        ...bothSidecars,
+        sidecars: [storeSidecar, generatorSidecar],
       },
       {
         name: 'stateCeiling',
@@ -235,7 +227,6 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         // The no-op app keeps the store's sidecar seeing a healthy app, as in the other targets.
         app: { name: 'noop-app', start: () => startNoopApp(storePort), watched: false },
         sidecars: [storeSidecar],
-        watchesGeneratorSidecar: false,
       },
     ];
     const rounds: Record<TargetName, TargetFigures[]> = { orderPath: [], invokeCeiling: [], stateCeiling: [] };
@@ -243,9 +234,12 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       for (const plan of plans) {
         log(`${plan.title}${options.rounds > 1 ? ` (round ${round} of ${options.rounds})` : ''}`);
         const app = await plan.app.start();
-        const watched = sidecarProcs(plan.app.watched ? { name: plan.app.name, proc: app.proc } : undefined).filter(
-          (w) => plan.watchesGeneratorSidecar || w.name !== `daprd:${generatorAppId}`,
-        );
+        const watched: Watched[] = [
+          ...(plan.app.watched ? [{ name: plan.app.name, pid: app.proc.pid }] : []),
+          ...plan.sidecars.map((s) => ({ name: `daprd:${s.appId}`, pid: s.proc.pid })),
+          { name: 'redis', pid: redis.proc.pid },
+          self,
+        ];
         rounds[plan.name].push(await measureTarget(plan.name, plan.description, plan.spec, watched, plan.sidecars, options, log));
         await app.stop();
         await flushRedis(redis);
