@@ -20,7 +20,7 @@ export class HttpError extends Error {
   }
 }
 
-export function sendError(res: Response, error: HttpError): void {
+export function sendError(res: ServerResponse, error: HttpError): void {
   sendJson(res, error.status, { error: { code: error.code, message: error.message, details: error.details } }, error.headers);
 }
 
@@ -32,12 +32,16 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
     .end(body);
 }
 
+/** Answers a failed request: an HttpError as itself, anything else as a logged 500. */
+export function answerError(res: ServerResponse, error: unknown, onUnexpected: (error: unknown) => void): void {
+  // A request already answered (a body deadline, say) can still fail while it is torn down.
+  if (res.headersSent) return;
+  if (error instanceof HttpError) return sendError(res, error);
+  onUnexpected(error);
+  sendError(res, new HttpError(500, 'internal', 'the request failed unexpectedly'));
+}
+
+/** answerError as express's error middleware. */
 export function errorHandler(onUnexpected: (error: unknown) => void) {
-  return (error: unknown, _req: Request, res: Response, _next: NextFunction): void => {
-    // A request already answered (a body deadline, say) can still fail while it is torn down.
-    if (res.headersSent) return;
-    if (error instanceof HttpError) return sendError(res, error);
-    onUnexpected(error);
-    sendError(res, new HttpError(500, 'internal', 'the request failed unexpectedly'));
-  };
+  return (error: unknown, _req: Request, res: Response, _next: NextFunction): void => answerError(res, error, onUnexpected);
 }

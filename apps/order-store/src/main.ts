@@ -1,7 +1,7 @@
 import { DaprSidecar, createLogger, exitOnSettingsError } from '@orders/common';
 import { type StoreConfig, loadStoreConfig } from './config';
 import { OrderBook } from './orders';
-import { createApp } from './routes';
+import { createOrderStoreServer } from './routes';
 import { DaprOrderState } from './state';
 
 function main(config: StoreConfig): void {
@@ -12,9 +12,8 @@ function main(config: StoreConfig): void {
     onWriteError: (error, order) =>
       logger.warn({ err: error, orderId: order.orderId }, 'latest-order pointer write failed; trying again'),
   });
-  const app = createApp({ book, ping: () => state.ping(), config, logger });
-
-  const server = app.listen(config.PORT, () => logger.info({ port: config.PORT }, 'order-store listening'));
+  const server = createOrderStoreServer({ book, ping: () => state.ping(), config, logger });
+  server.listen(config.PORT, () => logger.info({ port: config.PORT }, 'order-store listening'));
   // Node's own limits are the backstop behind the JSON 408 of BODY_TIMEOUT_MS.
   server.requestTimeout = config.BODY_TIMEOUT_MS + 5_000;
   server.headersTimeout = 5_000;

@@ -2,16 +2,14 @@ import { type AddressInfo, connect } from 'node:net';
 import type { Server } from 'node:http';
 import pino from 'pino';
 import { OrderBook } from '../src/orders';
-import { type RoutesConfig, createApp } from '../src/routes';
+import { type RoutesConfig, createOrderStoreServer } from '../src/routes';
 import { MemoryOrderState } from './memory-state';
 
 const open: RoutesConfig = { BODY_LIMIT_BYTES: 1024, BODY_TIMEOUT_MS: 300, PROTECT_READS: false };
 
 async function serve(config: RoutesConfig, state = new MemoryOrderState()) {
-  const app = createApp({ book: new OrderBook(state), ping: () => state.ping(), config, logger: pino({ level: 'silent' }) });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
+  const server: Server = createOrderStoreServer({ book: new OrderBook(state), ping: () => state.ping(), config, logger: pino({ level: 'silent' }) });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return { state, url, close: () => new Promise((resolve) => server.close(resolve)) };
 }
@@ -63,6 +61,18 @@ describe('order-store routes', () => {
     expect(empty.status).toBe(400);
     expect(await empty.json()).toMatchObject({ error: { code: 'invalid_order' } });
     expect(app.state.orders.size).toBe(2);
+  });
+
+  test('POST /neworder spelt with a query string or a trailing slash reaches the same handler through express', async () => {
+    app = await serve(open);
+    const post = (path: string, body: string) => fetch(`${app.url}${path}`, { method: 'POST', headers: json, body });
+    expect((await post('/neworder?source=lb', '{"data":{"orderId":"1"}}')).status).toBe(201);
+    expect((await post('/neworder/', '{"data":{"orderId":"1"}}')).status).toBe(200);
+    const invalid = await post('/neworder?source=lb', '{"data":{"orderId":"a/b"}}');
+    expect(invalid.status).toBe(400);
+    expect(await invalid.json()).toMatchObject({ error: { code: 'invalid_order', details: [{ path: 'data.orderId' }] } });
+    expect(app.state.orders.size).toBe(1);
+    expect((await fetch(`${app.url}/neworder`)).status).toBe(404);
   });
 
   test('GET /order before any order, an unknown order and an unknown route are JSON 404s', async () => {
