@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { topology } from '@orders/common';
 import { type AppProcess, startOrderStore } from '../harness/apps';
 import { daprBinary } from '../harness/dapr-home';
+import { deployedEnv } from '../harness/deployed';
 import { type Sidecar, type SidecarOptions, generatorAppId, isolatedConfiguration, repoRoot, startSidecar, storeAppId } from '../harness/daprd';
 import { answers, freePort, startProcess, waitFor } from '../harness/processes';
 import { type RedisServer, startRedis } from '../harness/redis';
@@ -90,6 +91,7 @@ async function describeMachine(): Promise<Record<string, string | number>> {
     redis: await versionOf('redis-server', ['--version']),
     autocannon: autocannonPkg.version,
     gitCommit: await versionOf('git', ['rev-parse', '--short', 'HEAD']),
+    appLogLevel: deployedEnv('order-store').LOG_LEVEL ?? 'unset',
     loadAverageAtStart: loadavg().map((l) => round(l, 2)).join(' '),
   };
 }
@@ -190,6 +192,8 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     cleanup.push(generatorSidecar);
     const rig: Rig = { redis, sentry, storePort, storeSidecar, generatorSidecar };
 
+    // order-store runs with deploy/order-store.yaml's settings: it logs every order, as in the cluster.
+    const startStore = () => startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build, env: deployedEnv('order-store') });
     const invokeUrl = `http://127.0.0.1:${generatorSidecar.httpPort}/v1.0/invoke/${storeAppId}/method/${topology.newOrderMethod}`;
     const invokeHeaders = { 'x-order-attempt': '1' };
 
@@ -208,7 +212,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         title: `order path, order-store from ${options.build}`,
         description: 'load generator → daprd (order-generator) → mTLS → daprd (order-store) → order-store → state API → Redis',
         spec: { url: invokeUrl, body: orderBody, headers: invokeHeaders },
-        app: { name: 'order-store', start: () => startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build }), watched: true },
+        app: { name: 'order-store', start: startStore, watched: true },
         sidecars: [storeSidecar, generatorSidecar],
       },
       {
@@ -261,7 +265,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     await flushRedis(redis);
 
     log('order-generator: highest steady rate, then memory at that rate');
-    const store = await startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build });
+    const store = await startStore();
     await waitFor('order path to answer', () => pathAnswers(invokeUrl, orderBody(nextOrderId())), 30_000);
     const bestRps = Math.max(...orderPath.levels.map((l) => l.rps));
     const generator = await measureGenerator(

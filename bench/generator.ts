@@ -1,4 +1,5 @@
 import { type AppBuild, type AppProcess, startOrderGenerator } from '../harness/apps';
+import { deployedEnv } from '../harness/deployed';
 import type { PipelineStats } from '../apps/order-generator/src/pipeline';
 import type { Sidecar } from '../harness/daprd';
 import { cpuMsOf, memoryOf, round } from './procstat';
@@ -51,7 +52,8 @@ async function withGenerator<T>(sidecar: Sidecar, rate: number, build: AppBuild,
   const generator = await startOrderGenerator({
     daprHttpPort: sidecar.httpPort,
     build,
-    env: { ORDERS_PER_SECOND: String(rate), LOG_LEVEL: 'warn' },
+    // As deploy/order-generator.yaml runs it (logging every order), at the rate under test.
+    env: { ...deployedEnv('order-generator'), ORDERS_PER_SECOND: String(rate) },
   });
   try {
     return await work(generator);

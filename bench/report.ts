@@ -10,7 +10,7 @@ export function renderMarkdown(results: BenchResults): string {
   const { orderPath, invokeCeiling, stateCeiling } = results.targets;
   const m = results.machine;
   const lines: string[] = [
-    `Measured ${results.generatedAt} on ${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, Linux ${m.kernel}; Node ${m.node}, daprd ${m.daprd}, ${m.redis}, autocannon ${m.autocannon}; commit ${m.gitCommit}. ${results.options.durationSec}s per level after ${results.options.warmupSec}s of warm-up, apps from ${results.options.build}; each figure is the median of ${results.options.rounds} round${results.options.rounds === 1 ? '' : 's'} (req/s of every round below). Load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd ?? '?'} at end.`,
+    `Measured ${results.generatedAt} on ${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, Linux ${m.kernel}; Node ${m.node}, daprd ${m.daprd}, ${m.redis}, autocannon ${m.autocannon}; commit ${m.gitCommit}. ${results.options.durationSec}s per level after ${results.options.warmupSec}s of warm-up, apps from ${results.options.build} with deploy/'s settings (LOG_LEVEL ${m.appLogLevel}); each figure is the median of ${results.options.rounds} round${results.options.rounds === 1 ? '' : 's'} (req/s of every round below). Load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd ?? '?'} at end.`,
     '',
     '### Throughput and latency',
     '',

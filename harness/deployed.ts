@@ -1,0 +1,30 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { repoRoot } from './daprd';
+
+interface EnvEntry {
+  name: string;
+  value?: string;
+}
+
+interface Deployment {
+  kind: string;
+  spec?: { template?: { spec?: { containers?: Array<{ name: string; env?: EnvEntry[] }> } } };
+}
+
+/**
+ * The settings an app's container gets in deploy/<app>.yaml, those written as plain values
+ * (secrets are left out): to run an app here as the cluster runs it, LOG_LEVEL included.
+ */
+export function deployedEnv(app: 'order-store' | 'order-generator'): Record<string, string> {
+  const file = join(repoRoot, 'deploy', `${app}.yaml`);
+  const deployment = parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((doc) => doc.toJS() as Deployment | null)
+    .find((object) => object?.kind === 'Deployment');
+  const container = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === app);
+  if (!container) throw new Error(`${file}: no Deployment with a container named ${app}`);
+  const env: Record<string, string> = {};
+  for (const { name, value } of container.env ?? []) if (value !== undefined) env[name] = value;
+  return env;
+}
