@@ -13,11 +13,25 @@ interface Deployment {
   spec?: { template?: { spec?: { containers?: Array<{ name: string; env?: EnvEntry[] }> } } };
 }
 
+type DeployedApp = 'order-store' | 'order-generator';
+
+// The bench starts each app many times in one run; its manifest is read once.
+const readOnce = new Map<DeployedApp, Record<string, string>>();
+
 /**
  * The settings an app's container gets in deploy/<app>.yaml, those written as plain values
  * (secrets are left out): to run an app here as the cluster runs it, LOG_LEVEL included.
  */
-export function deployedEnv(app: 'order-store' | 'order-generator'): Record<string, string> {
+export function deployedEnv(app: DeployedApp): Record<string, string> {
+  let env = readOnce.get(app);
+  if (!env) {
+    env = readDeployedEnv(app);
+    readOnce.set(app, env);
+  }
+  return { ...env };
+}
+
+function readDeployedEnv(app: DeployedApp): Record<string, string> {
   const file = join(repoRoot, 'deploy', `${app}.yaml`);
   const deployment = parseAllDocuments(readFileSync(file, 'utf8'))
     .map((doc) => doc.toJS() as Deployment | null)
