@@ -29,6 +29,8 @@ export interface LevelFigures extends LoadResult {
   processes: ProcessUsage[];
   /** CPU milliseconds each process spent per completed request: where the two cores went. */
   cpuMsPerRequest: Record<string, number>;
+  /** Context switches of each process per completed request: the wake-ups behind that CPU. */
+  contextSwitchesPerRequest: Record<string, number>;
   /** Mean latencies from each sidecar's own metrics endpoint during this level. */
   daprLatencies: Record<string, LatencyFigure[]>;
 }
@@ -141,9 +143,11 @@ async function measureTarget(
     const after = await Promise.all(sidecars.map((s) => scrape(s.metricsPort)));
     const daprLatencies: Record<string, LatencyFigure[]> = {};
     sidecars.forEach((s, i) => (daprLatencies[`daprd:${s.appId}`] = latencyDelta(before[i]!, after[i]!)));
-    const cpuMsPerRequest: Record<string, number> = {};
-    for (const p of processes) cpuMsPerRequest[p.name] = load.requests > 0 ? round(p.cpuMs / load.requests, 3) : 0;
-    levels.push({ ...load, roundsRps: [load.rps], processes, cpuMsPerRequest, daprLatencies });
+    const perRequest = (value: (p: ProcessUsage) => number, digits: number) =>
+      Object.fromEntries(processes.map((p) => [p.name, load.requests > 0 ? round(value(p) / load.requests, digits) : 0]));
+    const cpuMsPerRequest = perRequest((p) => p.cpuMs, 3);
+    const contextSwitchesPerRequest = perRequest((p) => p.contextSwitches, 2);
+    levels.push({ ...load, roundsRps: [load.rps], processes, cpuMsPerRequest, contextSwitchesPerRequest, daprLatencies });
     log(`  ${name} c=${connections}: ${load.rps} req/s, p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms, errors ${load.errors}`);
     if (load.errors > 0 && !reportedErrors) {
       reportedErrors = true;

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 /** Clock ticks per second for /proc/<pid>/stat's utime and stime; 100 on every Linux we run on. */
 const CLK_TCK = 100;
@@ -33,6 +33,24 @@ export function cpuMsOf(pid: number): number | undefined {
   }
 }
 
+/**
+ * Context switches of all the process's threads so far, voluntary (it waited: for a socket, a
+ * lock, a timer) and not. On two cores each one is a wake-up that costs more than the work it
+ * wakes for, which CPU time alone does not show. Threads that have exited are no longer counted.
+ */
+export function contextSwitchesOf(pid: number): number | undefined {
+  try {
+    let total = 0;
+    for (const thread of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${thread}/status`, 'utf8');
+      for (const match of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) total += Number(match[1]);
+    }
+    return total;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Resets VmHWM to the current RSS (Linux ≥ 4.0), so that a peak belongs to one measurement. */
 function resetPeak(pid: number): boolean {
   try {
@@ -50,6 +68,8 @@ export interface ProcessUsage {
   peakRssMb: number;
   /** CPU used while the sampler ran, in milliseconds. */
   cpuMs: number;
+  /** Context switches while the sampler ran, counted like cpuMs. */
+  contextSwitches: number;
 }
 
 /**
@@ -59,6 +79,7 @@ export interface ProcessUsage {
 export class UsageSampler {
   private readonly peak = new Map<number, number>();
   private readonly cpuAtStart = new Map<number, number>();
+  private readonly switchesAtStart = new Map<number, number>();
   /** Processes whose VmHWM was reset, so that it covers this measurement only. */
   private readonly peakReset = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
@@ -71,17 +92,20 @@ export class UsageSampler {
   start(): this {
     for (const { pid } of this.watched) {
       if (resetPeak(pid)) this.peakReset.add(pid);
-      this.cpuAtStart.set(pid, cpuMsOf(pid) ?? 0);
       this.peak.set(pid, 0);
     }
+    this.restartCpu();
     this.sample();
     this.timer = setInterval(() => this.sample(), this.intervalMs);
     return this;
   }
 
-  /** Counts CPU from now on: what was used before (a probe run, say) is left out. */
+  /** Counts CPU and context switches from now on: what was used before (a probe run, say) is left out. */
   restartCpu(): void {
-    for (const { pid } of this.watched) this.cpuAtStart.set(pid, cpuMsOf(pid) ?? 0);
+    for (const { pid } of this.watched) {
+      this.cpuAtStart.set(pid, cpuMsOf(pid) ?? 0);
+      this.switchesAtStart.set(pid, contextSwitchesOf(pid) ?? 0);
+    }
   }
 
   stop(): ProcessUsage[] {
@@ -89,10 +113,12 @@ export class UsageSampler {
     this.sample();
     return this.watched.map(({ name, pid }) => {
       const cpu = cpuMsOf(pid);
+      const switches = contextSwitchesOf(pid);
       return {
         name,
         peakRssMb: round((this.peak.get(pid) ?? 0) / 2 ** 20, 1),
         cpuMs: cpu === undefined ? 0 : Math.round(cpu - (this.cpuAtStart.get(pid) ?? 0)),
+        contextSwitches: switches === undefined ? 0 : switches - (this.switchesAtStart.get(pid) ?? 0),
       };
     });
   }

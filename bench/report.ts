@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BenchResults } from './bench';
+import type { BenchResults, LevelFigures } from './bench';
 import { renderChart } from './chart';
 
 const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
@@ -55,19 +55,31 @@ export function renderMarkdown(results: BenchResults): string {
     };
     lines.push(row([target.name, ...names.map(peak)]));
   }
-  lines.push('', `order-generator, in its own run: ${results.peakRssMb['order-generator']} MB.`);
+  lines.push('', `order-generator, in its own run: ${results.peakRssMb['order-generator']} MB.`, '');
 
-  lines.push('', '### CPU per request (ms)', '', 'CPU time each process spent per completed request: on 2 cores, throughput at saturation ≈ 2000 ms ÷ the sum.', '');
-  for (const target of [orderPath, invokeCeiling, stateCeiling]) {
-    const cpuNames = Object.keys(target.levels[0]?.cpuMsPerRequest ?? {});
-    lines.push(`${target.name}:`, '', row(['connections', ...cpuNames, 'sum']), row(Array(cpuNames.length + 2).fill('---:')));
-    for (const level of target.levels) {
-      const values = cpuNames.map((n) => level.cpuMsPerRequest[n]);
-      const sum = values.reduce<number>((a, v) => a + (v ?? 0), 0);
-      lines.push(row([level.connections, ...values.map((v) => (v === undefined ? '' : v)), Math.round(sum * 1000) / 1000]));
+  const perProcessTables = (heading: string, explanation: string, figure: (level: LevelFigures) => Record<string, number>) => {
+    lines.push(heading, '', explanation, '');
+    for (const target of [orderPath, invokeCeiling, stateCeiling]) {
+      const names = Object.keys(target.levels[0] ? figure(target.levels[0]) : {});
+      lines.push(`${target.name}:`, '', row(['connections', ...names, 'sum']), row(Array(names.length + 2).fill('---:')));
+      for (const level of target.levels) {
+        const values = names.map((n) => figure(level)[n]);
+        const sum = values.reduce<number>((a, v) => a + (v ?? 0), 0);
+        lines.push(row([level.connections, ...values.map((v) => (v === undefined ? '' : v)), Math.round(sum * 1000) / 1000]));
+      }
+      lines.push('');
     }
-    lines.push('');
-  }
+  };
+  perProcessTables(
+    '### CPU per request (ms)',
+    'CPU time each process spent per completed request: on 2 cores, throughput at saturation ≈ 2000 ms ÷ the sum.',
+    (level) => level.cpuMsPerRequest,
+  );
+  perProcessTables(
+    '### Context switches per request',
+    "Each process's threads, voluntary and not: the wake-ups behind that CPU, and what a path with more processes pays for its hops.",
+    (level) => level.contextSwitchesPerRequest,
+  );
 
   const g = results.generator;
   lines.push('### order-generator', '');

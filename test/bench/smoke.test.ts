@@ -50,6 +50,10 @@ describe('npm run bench, in miniature', () => {
         expect(level.roundsRps).toHaveLength(2);
         expect(level.rps).toBe(Math.min(...level.roundsRps));
         for (const p of level.processes) expect(p.peakRssMb).toBeGreaterThan(0);
+        // A sidecar waits on a socket at least once for each request it passes on.
+        const sidecars = Object.entries(level.contextSwitchesPerRequest).filter(([name]) => name.startsWith('daprd:'));
+        expect(sidecars.length).toBeGreaterThan(0);
+        for (const [, switches] of sidecars) expect(switches).toBeGreaterThan(0);
       }
     }
     expect(results.ratioToCeiling.map((r) => r.connections)).toEqual([1, 2]);
