@@ -4,7 +4,7 @@ export type { Logger };
 
 /**
  * Lines wait until this many bytes have gathered, then go out in one write. Apps log every order,
- * and one write per line cost the order path about a tenth of its throughput at 4 connections:
+ * and one write per line cost the order path more than a tenth of its throughput at 4 connections:
  * each write wakes a thread here and the log reader there (README, Performance).
  */
 const WRITE_AT_BYTES = 4096;
