@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** A child process this harness started, in its own process group so that stopping it stops its children too. */
@@ -93,17 +94,46 @@ export async function stopAll(graceMs = 10_000): Promise<void> {
   await Promise.all([...running].map((proc) => proc.stop(graceMs)));
 }
 
-/** A TCP port that was free a moment ago; the OS picks it so parallel runs do not collide. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Below the well-known services a machine may run (PostgreSQL, Redis, RabbitMQ...). */
+const FIRST_PORT = 10_000;
+/**
+ * The lowest port outgoing connections take their local port from. A port the OS picks for
+ * listen(0) comes from the same range, so a daprd connecting to Redis between our pick and its
+ * own bind could take its port ("could not listen on any endpoint"); ports below it stay ours.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > FIRST_PORT + 1000 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Never handed out twice by this process, even once closed: two picks of one test cannot meet. */
+const portsHandedOut = new Set<number>();
+
+const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+
+/**
+ * A TCP port that was free a moment ago, picked at random below the ephemeral range, so that
+ * neither parallel runs nor the outgoing connections of what we start are likely to take it first.
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const port = FIRST_PORT + Math.floor(Math.random() * (low - FIRST_PORT));
+    if (portsHandedOut.has(port) || !(await canListen(port))) continue;
+    portsHandedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port found between ${FIRST_PORT} and ${low}`);
 }
 
 /** Polls until check() is true; fails naming what it waited for and, if given, what the process printed. */
