@@ -137,8 +137,8 @@ async function measureTarget(
   for (const connections of options.levels) {
     const before = await Promise.all(sidecars.map((s) => scrape(s.metricsPort)));
     const sampler = new UsageSampler(watched).start();
-    // CPU per request counts the measured run only; the rate probe before it is left out.
-    const load = await runLoad({ ...spec, connections, durationSec: options.durationSec }, () => sampler.restartCpu());
+    // CPU and context switches count the measured run only; the rate probe before it is left out.
+    const load = await runLoad({ ...spec, connections, durationSec: options.durationSec }, () => sampler.restartCounters());
     const processes = sampler.stop();
     const after = await Promise.all(sidecars.map((s) => scrape(s.metricsPort)));
     const daprLatencies: Record<string, LatencyFigure[]> = {};

@@ -94,14 +94,14 @@ export class UsageSampler {
       if (resetPeak(pid)) this.peakReset.add(pid);
       this.peak.set(pid, 0);
     }
-    this.restartCpu();
+    this.restartCounters();
     this.sample();
     this.timer = setInterval(() => this.sample(), this.intervalMs);
     return this;
   }
 
   /** Counts CPU and context switches from now on: what was used before (a probe run, say) is left out. */
-  restartCpu(): void {
+  restartCounters(): void {
     for (const { pid } of this.watched) {
       this.cpuAtStart.set(pid, cpuMsOf(pid) ?? 0);
       this.switchesAtStart.set(pid, contextSwitchesOf(pid) ?? 0);
