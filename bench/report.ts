@@ -63,7 +63,8 @@ export function renderMarkdown(results: BenchResults): string {
       const names = Object.keys(target.levels[0] ? figure(target.levels[0]) : {});
       lines.push(`${target.name}:`, '', row(['connections', ...names, 'sum']), row(Array(names.length + 2).fill('---:')));
       for (const level of target.levels) {
-        const values = names.map((n) => figure(level)[n]);
+        const figures = figure(level);
+        const values = names.map((n) => figures[n]);
         const sum = values.reduce<number>((a, v) => a + (v ?? 0), 0);
         lines.push(row([level.connections, ...values.map((v) => (v === undefined ? '' : v)), Math.round(sum * 1000) / 1000]));
       }

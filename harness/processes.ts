@@ -101,14 +101,14 @@ const FIRST_PORT = 10_000;
  * listen(0) comes from the same range, so a daprd connecting to Redis between our pick and its
  * own bind could take its port ("could not listen on any endpoint"); ports below it stay ours.
  */
-function ephemeralLow(): number {
+const ephemeralLow: number = (() => {
   try {
     const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
     return Number.isInteger(low) && low > FIRST_PORT + 1000 ? low : 32768;
   } catch {
     return 32768;
   }
-}
+})();
 
 /** Never handed out twice by this process, even once closed: two picks of one test cannot meet. */
 const portsHandedOut = new Set<number>();
@@ -126,14 +126,13 @@ const canListen = (port: number) =>
  * neither parallel runs nor the outgoing connections of what we start are likely to take it first.
  */
 export async function freePort(): Promise<number> {
-  const low = ephemeralLow();
   for (let attempt = 0; attempt < 100; attempt += 1) {
-    const port = FIRST_PORT + Math.floor(Math.random() * (low - FIRST_PORT));
+    const port = FIRST_PORT + Math.floor(Math.random() * (ephemeralLow - FIRST_PORT));
     if (portsHandedOut.has(port) || !(await canListen(port))) continue;
     portsHandedOut.add(port);
     return port;
   }
-  throw new Error(`no free port found between ${FIRST_PORT} and ${low}`);
+  throw new Error(`no free port found between ${FIRST_PORT} and ${ephemeralLow}`);
 }
 
 /** Polls until check() is true; fails naming what it waited for and, if given, what the process printed. */

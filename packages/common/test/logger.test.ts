@@ -10,15 +10,15 @@ function runFixture(ending: 'exit' | 'throw' | 'stay', count: number) {
   });
   const lines: Array<{ line: number; app: string; level: string }> = [];
   let pending = '';
-  const received: Array<() => void> = [];
+  let lineArrived = () => {};
+  const firstLine = new Promise<void>((resolve) => (lineArrived = resolve));
   child.stdout.on('data', (chunk: Buffer) => {
     const parts = (pending + chunk.toString()).split('\n');
     pending = parts.pop() ?? '';
     for (const part of parts) lines.push(JSON.parse(part));
-    for (const notify of received.splice(0)) notify();
+    if (lines.length > 0) lineArrived();
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const firstLine = new Promise<void>((resolve) => received.push(resolve));
   return { child, lines, exited, firstLine };
 }
 
