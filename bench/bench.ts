@@ -23,7 +23,7 @@ const run = promisify(execFile);
 export type TargetName = 'orderPath' | 'invokeCeiling' | 'stateCeiling';
 
 export interface LevelFigures extends LoadResult {
-  /** Throughput of this level in every round, in the order measured; the figures are the median round's. */
+  /** Throughput of this level in every round, in the order measured; the other figures are those of the round with the median ratioToCeiling. */
   roundsRps: number[];
   /** Peak RSS and CPU of every process on the path during this level. */
   processes: ProcessUsage[];
@@ -48,8 +48,8 @@ export interface BenchResults {
   targets: Record<TargetName, TargetFigures>;
   /** 1 ÷ (1/T1 + 1/T2): invocation and one state write, in series, at each level. */
   seriesCeiling: Array<{ connections: number; rps: number }>;
-  /** Order-path throughput ÷ seriesCeiling, at each level. */
-  ratioToCeiling: Array<{ connections: number; ratio: number }>;
+  /** Order-path throughput ÷ seriesCeiling, at each level: the median round's; `roundRatios` has every round's. */
+  ratioToCeiling: Array<{ connections: number; ratio: number; roundRatios: number[] }>;
   redisBenchmark: RedisBenchResult[];
   generator: GeneratorFigures;
   /** Highest RSS of each app and each daprd over the whole run, in MB. */
@@ -253,9 +253,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         await flushRedis(redis);
       }
     }
-    const orderPath = medianRound(rounds.orderPath);
-    const invokeCeiling = medianRound(rounds.invokeCeiling);
-    const stateCeiling = medianRound(rounds.stateCeiling);
+    const { orderPath, invokeCeiling, stateCeiling } = pairedMedianRound(rounds);
 
     log('ceiling 3: redis-benchmark');
     const payloadBytes = Buffer.byteLength(JSON.stringify(storedOrder(nextOrderId())));
@@ -292,20 +290,36 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   }
 }
 
+/** 1 ÷ (1/T1 + 1/T2): the throughput of an invocation and a state write, one after the other. */
+export function inSeries(invokeRps: number, stateRps: number): number {
+  return invokeRps > 0 && stateRps > 0 ? 1 / (1 / invokeRps + 1 / stateRps) : 0;
+}
+
 /**
- * One target's figures over its rounds: each level is the round with the median throughput (the
- * lower one of the middle two for an even count), so that one round disturbed by the machine
- * (another tenant, a frequency change) moves no figure.
+ * Every target's figures over its rounds, each level taken from one round for all three targets:
+ * the round whose own ratioToCeiling (its order path ÷ its ceilings in series) is the median, the
+ * lower of the middle two for an even count. A round measures the three targets back to back, so
+ * its ratio compares them in one machine state; a round the machine disturbed (another tenant, a
+ * frequency change) lowers or raises its targets together instead of moving one median alone.
+ * `roundsRps` keeps every round's throughput.
  */
-export function medianRound(rounds: TargetFigures[]): TargetFigures {
-  const [first] = rounds;
+export function pairedMedianRound(rounds: Record<TargetName, TargetFigures[]>): Record<TargetName, TargetFigures> {
+  const [first] = rounds.orderPath;
   if (!first) throw new Error('no round was measured');
-  const levels = first.levels.map((_, i) => {
-    const measured = rounds.map((r) => r.levels[i]!);
-    const median = [...measured].sort((a, b) => a.rps - b.rps)[Math.floor((measured.length - 1) / 2)]!;
-    return { ...median, roundsRps: measured.map((l) => l.rps) };
+  const count = rounds.orderPath.length;
+  if (rounds.invokeCeiling.length !== count || rounds.stateCeiling.length !== count) throw new Error('every target needs the same rounds');
+  const median = first.levels.map((_, i) => {
+    const ratios = rounds.orderPath.map((round, r) => {
+      const series = inSeries(rounds.invokeCeiling[r]!.levels[i]!.rps, rounds.stateCeiling[r]!.levels[i]!.rps);
+      return { round: r, ratio: series > 0 ? round.levels[i]!.rps / series : 0 };
+    });
+    return [...ratios].sort((a, b) => a.ratio - b.ratio)[Math.floor((count - 1) / 2)]!.round;
   });
-  return { ...first, levels };
+  const pick = (target: TargetFigures[]): TargetFigures => ({
+    ...target[0]!,
+    levels: target[0]!.levels.map((_, i) => ({ ...target[median[i]!]!.levels[i]!, roundsRps: target.map((round) => round.levels[i]!.rps) })),
+  });
+  return { orderPath: pick(rounds.orderPath), invokeCeiling: pick(rounds.invokeCeiling), stateCeiling: pick(rounds.stateCeiling) };
 }
 
 export function summarise(
@@ -318,11 +332,15 @@ export function summarise(
   const seriesCeiling: BenchResults['seriesCeiling'] = [];
   const ratioToCeiling: BenchResults['ratioToCeiling'] = [];
   targets.orderPath.levels.forEach((level, i) => {
-    const t1 = targets.invokeCeiling.levels[i]?.rps ?? 0;
-    const t2 = targets.stateCeiling.levels[i]?.rps ?? 0;
-    const series = t1 > 0 && t2 > 0 ? 1 / (1 / t1 + 1 / t2) : 0;
+    const invoke = targets.invokeCeiling.levels[i];
+    const state = targets.stateCeiling.levels[i];
+    const series = inSeries(invoke?.rps ?? 0, state?.rps ?? 0);
+    const roundRatios = level.roundsRps.map((rps, r) => {
+      const roundSeries = inSeries(invoke?.roundsRps[r] ?? 0, state?.roundsRps[r] ?? 0);
+      return roundSeries > 0 ? round(rps / roundSeries, 3) : 0;
+    });
     seriesCeiling.push({ connections: level.connections, rps: round(series, 1) });
-    ratioToCeiling.push({ connections: level.connections, ratio: series > 0 ? round(level.rps / series, 3) : 0 });
+    ratioToCeiling.push({ connections: level.connections, ratio: series > 0 ? round(level.rps / series, 3) : 0, roundRatios });
   });
 
   const peakRssMb: Record<string, number> = {};

@@ -9,7 +9,7 @@ export interface BenchOptions {
   levels: number[];
   /** Measured seconds per level and per target. */
   durationSec: number;
-  /** Times every target is measured, one after the other; each level reports its median round. */
+  /** Times every target is measured, one after the other; each level reports the round with the median ratioToCeiling. */
   rounds: number;
   /** Unmeasured seconds of load before each target's first level: JIT, connection pools, Redis. */
   warmupSec: number;
@@ -30,8 +30,8 @@ export interface BenchOptions {
 
 export const defaultOptions: BenchOptions = {
   levels: [1, 4, 16, 64],
-  durationSec: 10,
-  rounds: 3,
+  durationSec: 6,
+  rounds: 5,
   warmupSec: 3,
   build: 'dist',
   compile: true,

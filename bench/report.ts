@@ -10,7 +10,7 @@ export function renderMarkdown(results: BenchResults): string {
   const { orderPath, invokeCeiling, stateCeiling } = results.targets;
   const m = results.machine;
   const lines: string[] = [
-    `Measured ${results.generatedAt} on ${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, Linux ${m.kernel}; Node ${m.node}, daprd ${m.daprd}, ${m.redis}, autocannon ${m.autocannon}; commit ${m.gitCommit}. ${results.options.durationSec}s per level after ${results.options.warmupSec}s of warm-up, apps from ${results.options.build} with deploy/'s settings (LOG_LEVEL ${m.appLogLevel}); each figure is the median of ${results.options.rounds} round${results.options.rounds === 1 ? '' : 's'} (req/s of every round below). Load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd ?? '?'} at end.`,
+    `Measured ${results.generatedAt} on ${m.cores} cores (${m.cpuModel}), ${m.memoryGb} GB, Linux ${m.kernel}; Node ${m.node}, daprd ${m.daprd}, ${m.redis}, autocannon ${m.autocannon}; commit ${m.gitCommit}. ${results.options.durationSec}s per level after ${results.options.warmupSec}s of warm-up, apps from ${results.options.build} with deploy/'s settings (LOG_LEVEL ${m.appLogLevel}); each level's figures come from one of ${results.options.rounds} round${results.options.rounds === 1 ? '' : 's'}, the one whose ratioToCeiling is the median (every round's req/s and ratio below). Load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd ?? '?'} at end.`,
     '',
     '### Throughput and latency',
     '',
@@ -39,10 +39,17 @@ export function renderMarkdown(results: BenchResults): string {
     );
   });
 
-  lines.push('', 'req/s in each round, in the order measured:', '', row(['connections', 'order path', '(1) invoke', '(2) state']), row(Array(4).fill('---:')));
+  lines.push(
+    '',
+    'Each round, in the order measured: req/s of each target, and ratioToCeiling within the round (the three targets measured back to back):',
+    '',
+    row(['connections', 'order path', '(1) invoke', '(2) state', 'ratioToCeiling']),
+    row(Array(5).fill('---:')),
+  );
   orderPath.levels.forEach((level, i) => {
     const rounds = (l: { roundsRps: number[] } | undefined) => l?.roundsRps.join(' / ') ?? '';
-    lines.push(row([level.connections, rounds(level), rounds(invokeCeiling.levels[i]), rounds(stateCeiling.levels[i])]));
+    const ratios = results.ratioToCeiling[i]?.roundRatios.join(' / ') ?? '';
+    lines.push(row([level.connections, rounds(level), rounds(invokeCeiling.levels[i]), rounds(stateCeiling.levels[i]), ratios]));
   });
 
   lines.push('', '### Peak RSS (MB)', '');
