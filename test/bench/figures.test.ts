@@ -1,8 +1,9 @@
 import { type LevelFigures, type TargetFigures, type TargetName, pairedMedianRound, summarise } from '../../bench/bench';
 import type { GeneratorFigures } from '../../bench/generator';
 import { defaultOptions } from '../../bench/options';
+import { cpuAttribution } from '../../bench/report';
 
-const level = (connections: number, rps: number): LevelFigures => ({
+const level = (connections: number, rps: number, cpuMsPerRequest: Record<string, number> = {}): LevelFigures => ({
   connections,
   durationSec: 6,
   requests: Math.round(rps * 6),
@@ -15,7 +16,7 @@ const level = (connections: number, rps: number): LevelFigures => ({
   statusCodes: { '201': Math.round(rps * 6) },
   roundsRps: [rps],
   processes: [],
-  cpuMsPerRequest: {},
+  cpuMsPerRequest,
   contextSwitchesPerRequest: {},
   daprLatencies: {},
 });
@@ -30,6 +31,13 @@ const measured = {
   orderPath: rounds('orderPath', [[600, 900], [480, 700], [610, 1000]]),
   invokeCeiling: rounds('invokeCeiling', [[900, 1200], [970, 1400], [830, 1150]]),
   stateCeiling: rounds('stateCeiling', [[4100, 4300], [6200, 5700], [5400, 5800]]),
+};
+
+const generator: GeneratorFigures = {
+  steps: [],
+  steadyRatePerSec: 0,
+  acceptedAtSteadyPerSec: 0,
+  memory: { ratePerSec: 0, acceptedPerSec: 0, durationSec: 0, retries: 0, rejected: 0, samples: [], baselineRssMb: 1, endRssMb: 1, peakRssMb: 1, growthPct: 0 },
 };
 
 describe('pairedMedianRound', () => {
@@ -50,12 +58,6 @@ describe('pairedMedianRound', () => {
   });
 
   test("summarise reports the median round's ratio and every round's", () => {
-    const generator: GeneratorFigures = {
-      steps: [],
-      steadyRatePerSec: 0,
-      acceptedAtSteadyPerSec: 0,
-      memory: { ratePerSec: 0, acceptedPerSec: 0, durationSec: 0, retries: 0, rejected: 0, samples: [], baselineRssMb: 1, endRssMb: 1, peakRssMb: 1, growthPct: 0 },
-    };
     const results = summarise(defaultOptions, {}, paired, [], generator);
     expect(results.ratioToCeiling).toEqual([
       { connections: 4, ratio: 0.813, roundRatios: [0.813, 0.572, 0.848] },
@@ -66,5 +68,26 @@ describe('pairedMedianRound', () => {
 
   test('refuses targets measured a different number of times', () => {
     expect(() => pairedMedianRound({ ...measured, stateCeiling: measured.stateCeiling.slice(1) })).toThrow(/same rounds/);
+  });
+});
+
+describe('cpuAttribution', () => {
+  test("splits the order path's CPU beyond the ceilings between order-store, the sidecars with Redis, and the load generator", () => {
+    const target = (name: TargetName, cpu: Record<string, number>): TargetFigures => ({ name, description: name, levels: [level(4, 600, cpu)] });
+    const results = summarise(
+      defaultOptions,
+      {},
+      {
+        orderPath: target('orderPath', { 'order-store': 0.481, 'daprd:order-store': 1.061, 'daprd:order-generator': 0.986, redis: 0.106, 'load generator': 0.231 }),
+        invokeCeiling: target('invokeCeiling', { 'noop-app': 0.181, 'daprd:order-store': 0.686, 'daprd:order-generator': 0.871, redis: 0.004, 'load generator': 0.196 }),
+        stateCeiling: target('stateCeiling', { 'daprd:order-store': 0.197, redis: 0.053, 'load generator': 0.071 }),
+      },
+      [],
+      generator,
+    );
+    const [attribution] = cpuAttribution(results);
+    expect(attribution).toEqual({ connections: 4, orderPath: 2.865, ceilings: 2.259, orderStoreAdds: 0.3, daprAndRedisAdd: 0.342, loadGeneratorAdds: -0.036 });
+    // The three parts account for the whole difference.
+    expect(attribution!.orderStoreAdds + attribution!.daprAndRedisAdd + attribution!.loadGeneratorAdds).toBeCloseTo(attribution!.orderPath - attribution!.ceilings, 6);
   });
 });
