@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchResults, LevelFigures } from './bench';
 import { renderChart } from './chart';
+import { round } from './procstat';
 
 const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
 
@@ -20,7 +21,7 @@ export interface CpuAttribution {
 }
 
 const sum = (values: number[]) => values.reduce((a, v) => a + v, 0);
-const ms = (value: number) => Math.round(value * 1000) / 1000;
+const ms = (value: number) => round(value, 3);
 
 /**
  * Where the order path's CPU per order goes beyond ceilings (1) and (2) together, process by
@@ -140,7 +141,7 @@ export function renderMarkdown(results: BenchResults): string {
     row(['connections', 'order path', '(1) + (2)', 'order-store beyond the no-op app', 'sidecars and Redis beyond the ceilings', 'load generator beyond the ceilings', "order-store's addition ÷ (1) + (2)"]),
     row(Array(7).fill('---:')),
     ...cpuAttribution(results).map((a) =>
-      row([a.connections, a.orderPath, a.ceilings, a.orderStoreAdds, a.daprAndRedisAdd, a.loadGeneratorAdds, a.ceilings > 0 ? `${Math.round((a.orderStoreAdds / a.ceilings) * 1000) / 10}%` : '']),
+      row([a.connections, a.orderPath, a.ceilings, a.orderStoreAdds, a.daprAndRedisAdd, a.loadGeneratorAdds, a.ceilings > 0 ? `${round((a.orderStoreAdds / a.ceilings) * 100, 1)}%` : '']),
     ),
     '',
   );
