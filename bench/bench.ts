@@ -295,6 +295,12 @@ export function inSeries(invokeRps: number, stateRps: number): number {
   return invokeRps > 0 && stateRps > 0 ? 1 / (1 / invokeRps + 1 / stateRps) : 0;
 }
 
+/** The order path's throughput ÷ inSeries(invoke, state); 0 when a ceiling was not measured. */
+function ratioToSeries(pathRps: number, invokeRps: number, stateRps: number): number {
+  const series = inSeries(invokeRps, stateRps);
+  return series > 0 ? pathRps / series : 0;
+}
+
 /**
  * Every target's figures over its rounds, each level taken from one round for all three targets:
  * the round whose own ratioToCeiling (its order path ÷ its ceilings in series) is the median, the
@@ -309,10 +315,10 @@ export function pairedMedianRound(rounds: Record<TargetName, TargetFigures[]>): 
   const count = rounds.orderPath.length;
   if (rounds.invokeCeiling.length !== count || rounds.stateCeiling.length !== count) throw new Error('every target needs the same rounds');
   const median = first.levels.map((_, i) => {
-    const ratios = rounds.orderPath.map((round, r) => {
-      const series = inSeries(rounds.invokeCeiling[r]!.levels[i]!.rps, rounds.stateCeiling[r]!.levels[i]!.rps);
-      return { round: r, ratio: series > 0 ? round.levels[i]!.rps / series : 0 };
-    });
+    const ratios = rounds.orderPath.map((round, r) => ({
+      round: r,
+      ratio: ratioToSeries(round.levels[i]!.rps, rounds.invokeCeiling[r]!.levels[i]!.rps, rounds.stateCeiling[r]!.levels[i]!.rps),
+    }));
     return [...ratios].sort((a, b) => a.ratio - b.ratio)[Math.floor((count - 1) / 2)]!.round;
   });
   const pick = (target: TargetFigures[]): TargetFigures => ({
@@ -334,13 +340,9 @@ export function summarise(
   targets.orderPath.levels.forEach((level, i) => {
     const invoke = targets.invokeCeiling.levels[i];
     const state = targets.stateCeiling.levels[i];
-    const series = inSeries(invoke?.rps ?? 0, state?.rps ?? 0);
-    const roundRatios = level.roundsRps.map((rps, r) => {
-      const roundSeries = inSeries(invoke?.roundsRps[r] ?? 0, state?.roundsRps[r] ?? 0);
-      return roundSeries > 0 ? round(rps / roundSeries, 3) : 0;
-    });
-    seriesCeiling.push({ connections: level.connections, rps: round(series, 1) });
-    ratioToCeiling.push({ connections: level.connections, ratio: series > 0 ? round(level.rps / series, 3) : 0, roundRatios });
+    const roundRatios = level.roundsRps.map((rps, r) => round(ratioToSeries(rps, invoke?.roundsRps[r] ?? 0, state?.roundsRps[r] ?? 0), 3));
+    seriesCeiling.push({ connections: level.connections, rps: round(inSeries(invoke?.rps ?? 0, state?.rps ?? 0), 1) });
+    ratioToCeiling.push({ connections: level.connections, ratio: round(ratioToSeries(level.rps, invoke?.rps ?? 0, state?.rps ?? 0), 3), roundRatios });
   });
 
   const peakRssMb: Record<string, number> = {};
