@@ -16,6 +16,12 @@ export interface StateItem {
   options?: { concurrency?: 'first-write' | 'last-write'; consistency?: 'eventual' | 'strong' };
 }
 
+/** A stored value and the ETag a conditional write of the same key must name. */
+export interface StateEntry {
+  value: unknown;
+  etag: string;
+}
+
 export interface SidecarResponse {
   status: number;
   headers: IncomingHttpHeaders;
@@ -80,6 +86,16 @@ export class DaprSidecar {
     if (res.status === 204 || (res.status === 200 && res.body === '')) return undefined;
     if (res.status !== 200) throw httpError(res);
     return JSON.parse(res.body) as unknown;
+  }
+
+  /** The value stored under `key` with its ETag, for a compare-and-set; undefined when there is none. */
+  async getStateEntry(store: string, key: string, options: CallOptions = {}): Promise<StateEntry | undefined> {
+    const res = await this.call('GET', `/v1.0/state/${store}/${encodeURIComponent(key)}`, undefined, options);
+    if (res.status === 204 || (res.status === 200 && res.body === '')) return undefined;
+    if (res.status !== 200) throw httpError(res);
+    const etag = res.headers.etag;
+    if (typeof etag !== 'string') throw new DaprHttpError(res.status, 'the state store sent no ETag', 'ERR_NO_ETAG');
+    return { value: JSON.parse(res.body) as unknown, etag };
   }
 
   /**

@@ -8,5 +8,6 @@ export {
   type CallOptions,
   type SidecarAddress,
   type SidecarResponse,
+  type StateEntry,
   type StateItem,
 } from './dapr';
