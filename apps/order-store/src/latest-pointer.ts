@@ -1,3 +1,4 @@
+import { isNewer } from './acceptance-clock';
 import type { StoredOrder } from './order';
 
 export interface LatestPointerOptions {
@@ -11,19 +12,27 @@ export interface LatestPointerOptions {
 export const defaultPointerOptions: Omit<LatestPointerOptions, 'onWriteError'> = { intervalMs: 50, maxRetryMs: 5_000 };
 
 /**
- * The latest-order pointer, written behind the orders. An order is acknowledged once its own key
- * is stored; the pointer follows it: at once when the store is quiet, and under load once per
- * interval, with the newest order accepted meanwhile. Most orders thus cost one state write, and
- * none waits for a second one. A failed write is tried again until a newer order replaces it, and
- * the pointer never moves back to an order older than one already written.
+ * Moves the shared pointer to `order` unless it already holds a newer one, and resolves with what
+ * it holds afterwards: `order`, or the newer order another replica wrote.
+ */
+export type AdvancePointer = (order: StoredOrder) => Promise<StoredOrder>;
+
+/**
+ * This replica's side of the latest-order pointer, written behind the orders. An order is
+ * acknowledged once its own key is stored; the pointer follows it: at once when the store is
+ * quiet, and under load once per interval, with the newest order accepted meanwhile. Most orders
+ * thus cost one state write, and none waits for a second one. A failed write is tried again until
+ * a newer order replaces it.
  *
- * Readers see an order through the pointer within an interval of it being acknowledged, and at
- * once from this process (`newest`). A process killed outright can leave the pointer up to one
- * interval behind, on an order that is itself stored; the next order, or a resend, moves it on.
+ * Readers see an order through the pointer within an interval of it being acknowledged. A process
+ * killed outright can leave the pointer up to one interval behind, on an order that is itself
+ * stored; the next order, or a resend, moves it on.
  */
 export class LatestPointer {
   /** The newest order offered, written or not. */
   private newestOffered: StoredOrder | undefined;
+  /** The pointer is known to hold this order or a newer one. */
+  private reached: StoredOrder | undefined;
   /** What the next write stores. */
   private pending: StoredOrder | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -32,36 +41,38 @@ export class LatestPointer {
   private failures = 0;
 
   constructor(
-    private readonly write: (order: StoredOrder) => Promise<void>,
+    private readonly advance: AdvancePointer,
     private readonly options: LatestPointerOptions,
   ) {}
 
-  /** The newest order this process accepted, whether or not the pointer has caught up with it. */
-  newest(): StoredOrder | undefined {
-    return this.newestOffered;
-  }
-
-  /** Schedules the pointer to move to this order, unless it is older than one already offered. */
+  /** Schedules the pointer to move to this order, unless one as new was offered already. */
   offer(order: StoredOrder): void {
-    const newest = this.newestOffered;
-    if (newest && (order.acceptedAt < newest.acceptedAt || (order.acceptedAt === newest.acceptedAt && order.orderId === newest.orderId))) {
-      return;
-    }
+    if (this.newestOffered && !isNewer(order, this.newestOffered)) return;
     this.newestOffered = order;
     this.pending = order;
     this.schedule();
   }
 
-  /** Writes what is pending now, and resolves when the pointer holds the newest order offered. */
+  /**
+   * Resolves once the pointer holds every order offered before the call (or a newer one), writing
+   * at once what is pending rather than at the next interval. Orders offered meanwhile are not
+   * waited for, so a caller under load waits for one write at most, or two when one is in flight.
+   */
   async flush(): Promise<void> {
-    while (this.writing || this.pending) {
+    const target = this.newestOffered;
+    while (target && !this.hasReached(target)) {
       if (this.writing) {
         await this.writing;
         continue;
       }
-      const failure = await this.startWrite();
-      if (failure) throw failure.error;
+      const outcome = await this.startWrite();
+      if (outcome === 'idle') return;
+      if (outcome) throw outcome.error;
     }
+  }
+
+  private hasReached(order: StoredOrder): boolean {
+    return this.reached !== undefined && !isNewer(order, this.reached);
   }
 
   private schedule(): void {
@@ -73,19 +84,23 @@ export class LatestPointer {
 
   /**
    * Writes the pending order, one write at a time, whoever asks (the timer or flush); never
-   * rejects, and resolves with the failure when the write failed.
+   * rejects: resolves with the failure when the write failed, and with 'idle' when there was
+   * nothing to write.
    */
-  private startWrite(): Promise<{ error: unknown } | undefined> {
+  private startWrite(): Promise<{ error: unknown } | 'idle' | undefined> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const order = this.pending;
-    if (this.writing || !order) return Promise.resolve(undefined);
+    if (this.writing || !order) return Promise.resolve('idle');
     this.pending = undefined;
     this.lastStart = Date.now();
-    const done = this.write(order)
+    const done = this.advance(order)
       .then(
-        () => {
+        (held) => {
           this.failures = 0;
+          if (!this.reached || isNewer(held, this.reached)) this.reached = held;
+          // Another replica's newer order is in the pointer: ours need not be written.
+          if (this.pending && this.hasReached(this.pending)) this.pending = undefined;
           return undefined;
         },
         (error: unknown) => {

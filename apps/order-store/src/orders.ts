@@ -1,6 +1,14 @@
+import { AcceptanceClock, isNewer } from './acceptance-clock';
 import { LatestPointer, type LatestPointerOptions, defaultPointerOptions } from './latest-pointer';
 import { type Order, type StoredOrder, sameOrder } from './order';
 import { type OrderState, StateUnavailableError } from './state';
+
+/**
+ * A pointer write refused this many times in a row (each time because another replica wrote
+ * first) is given up and tried again later; replicas write the pointer at most once per interval
+ * each, so losing that often means something other than them is writing it.
+ */
+const MAX_POINTER_RACES = 16;
 
 export type AcceptOutcome = 'created' | 'duplicate' | 'conflict';
 
@@ -12,17 +20,18 @@ export interface AcceptOptions {
 /**
  * Accepts an order exactly once. The order's own key is written with insert-only semantics, and
  * the order is accepted once that write is; the latest-order pointer follows it (LatestPointer).
- * No write ever replaces a different order.
+ * No write ever replaces a different order, and the pointer, which every replica writes, only
+ * moves to newer orders (advanceLatest).
  */
 export class OrderBook {
   private readonly latestPointer: LatestPointer;
 
   constructor(
     private readonly state: OrderState,
-    private readonly now: () => Date = () => new Date(),
+    private readonly clock = new AcceptanceClock(),
     pointer: Partial<LatestPointerOptions> = {},
   ) {
-    this.latestPointer = new LatestPointer((order) => state.putLatest(order), {
+    this.latestPointer = new LatestPointer((order) => this.advanceLatest(order), {
       ...defaultPointerOptions,
       onWriteError: () => {},
       ...pointer,
@@ -34,7 +43,7 @@ export class OrderBook {
       const existing = await this.state.get(order.orderId);
       if (existing) return this.resolveExisting(existing, order);
     }
-    const stored: StoredOrder = { ...order, acceptedAt: this.now().toISOString() };
+    const stored: StoredOrder = { ...order, acceptedAt: this.clock.next() };
     if (await this.state.insert(stored)) {
       this.latestPointer.offer(stored);
       return 'created';
@@ -57,12 +66,15 @@ export class OrderBook {
     return this.state.get(orderId);
   }
 
-  /** The pointer's order, or a newer one this process accepted that the pointer has yet to reach. */
+  /**
+   * The newest order any replica has put in the shared pointer, after this replica has put in its
+   * own: never older than an answer any replica gave before, since the pointer only moves forward.
+   */
   async latest(): Promise<StoredOrder | undefined> {
-    const stored = await this.state.getLatest();
-    const local = this.latestPointer.newest();
-    if (!stored || !local) return stored ?? local;
-    return local.acceptedAt > stored.acceptedAt ? local : stored;
+    await this.latestPointer.flush();
+    const entry = await this.state.getLatest();
+    if (entry) this.clock.observe(entry.order.acceptedAt);
+    return entry?.order;
   }
 
   /** Writes the pointer for every order accepted so far; for a clean shutdown. */
@@ -73,9 +85,26 @@ export class OrderBook {
   private async resolveExisting(existing: StoredOrder, order: Order): Promise<AcceptOutcome> {
     if (!sameOrder(existing, order)) return 'conflict';
     // A process killed before its pointer write leaves the pointer behind: a resend moves it on,
-    // never back past an order accepted after this one.
-    const latest = await this.state.getLatest();
-    if (!latest || latest.acceptedAt < existing.acceptedAt) this.latestPointer.offer(existing);
+    // never back past a newer order (advanceLatest).
+    this.clock.observe(existing.acceptedAt);
+    this.latestPointer.offer(existing);
     return 'duplicate';
+  }
+
+  /**
+   * A compare-and-set on the shared pointer: read it with its ETag, stop if it holds a newer
+   * order, else replace it only if nobody wrote it since the read. Each write touches one key, so
+   * nothing crosses Redis Cluster slots.
+   */
+  private async advanceLatest(order: StoredOrder): Promise<StoredOrder> {
+    for (let race = 0; race < MAX_POINTER_RACES; race += 1) {
+      const current = await this.state.getLatest();
+      if (current) {
+        this.clock.observe(current.order.acceptedAt);
+        if (!isNewer(order, current.order)) return current.order;
+      }
+      if (await this.state.replaceLatest(order, current?.etag)) return order;
+    }
+    throw new StateUnavailableError('pointer write', `lost ${MAX_POINTER_RACES} races in a row for the latest-order pointer`);
   }
 }

@@ -1,13 +1,24 @@
 import { DaprHttpError, type DaprSidecar, type StateItem } from '@orders/common';
 import type { StoredOrder } from './order';
 
-/** The order store's view of its state: one key per order, plus the latest accepted order. */
+/** The latest-order pointer as stored, with the ETag a write replacing it must name. */
+export interface LatestEntry {
+  order: StoredOrder;
+  etag: string;
+}
+
+/** The order store's view of its state: one key per order, plus the latest-order pointer. */
 export interface OrderState {
   /** Writes the order only if its key is absent; false when the store refused the write. */
   insert(order: StoredOrder): Promise<boolean>;
   get(orderId: string): Promise<StoredOrder | undefined>;
-  putLatest(order: StoredOrder): Promise<void>;
-  getLatest(): Promise<StoredOrder | undefined>;
+  getLatest(): Promise<LatestEntry | undefined>;
+  /**
+   * Points the pointer at `order` only if it is still the entry read with `etag` (absent when
+   * `etag` is undefined); false when another write came first. Replicas share the pointer, so an
+   * unconditional write could replace a newer order with an older one.
+   */
+  replaceLatest(order: StoredOrder, etag: string | undefined): Promise<boolean>;
   /** Resolves when the sidecar and the state store both answer. */
   ping(): Promise<void>;
 }
@@ -24,11 +35,13 @@ export class StateUnavailableError extends Error {
 const orderKey = (orderId: string) => `order:${orderId}`;
 const LATEST_KEY = 'latest-order';
 
-// Redis versions start at 1, so this ETag never matches a stored order: the write succeeds only
+// Redis versions start at 1, so this ETag never matches a stored key: the write succeeds only
 // when the key is absent, and a present key is reported as an ETag mismatch (409), which daprd does
 // not retry. An unreachable Redis is reported as a 409 too, so a refused insert is only called a
-// duplicate after the order is read back (OrderBook.accept).
+// duplicate after the order is read back (OrderBook.accept), and a refused pointer write is
+// followed by a read of the pointer, which fails outright when Redis is down.
 const NEVER_MATCHES = '-1';
+const FIRST_WRITE: StateItem['options'] = { concurrency: 'first-write', consistency: 'strong' };
 const PING_TIMEOUT_MS = 2_000;
 
 /** At most this many orders go to the sidecar in one state request. */
@@ -88,13 +101,18 @@ export class DaprOrderState implements OrderState {
     return (await this.get(order.orderId)) ? false : this.insertOne(order);
   }
 
-  private async insertOne(order: StoredOrder): Promise<boolean> {
+  private insertOne(order: StoredOrder): Promise<boolean> {
+    return this.writeIfUnchanged(insertItem(order));
+  }
+
+  /** A conditional write: false when the ETag no longer matches (or, see NEVER_MATCHES, the store is down). */
+  private async writeIfUnchanged(item: StateItem): Promise<boolean> {
     try {
-      await this.sidecar.saveState(this.storeName, [insertItem(order)]);
+      await this.sidecar.saveState(this.storeName, [item]);
       return true;
     } catch (error) {
       if (error instanceof DaprHttpError && error.status === 409) return false;
-      throw new StateUnavailableError('insert', error);
+      throw new StateUnavailableError('write', error);
     }
   }
 
@@ -102,16 +120,17 @@ export class DaprOrderState implements OrderState {
     return this.read(orderKey(orderId));
   }
 
-  async putLatest(order: StoredOrder): Promise<void> {
+  async getLatest(): Promise<LatestEntry | undefined> {
     try {
-      await this.sidecar.saveState(this.storeName, [{ key: LATEST_KEY, value: order }]);
+      const entry = await this.sidecar.getStateEntry(this.storeName, LATEST_KEY);
+      return entry && { order: entry.value as StoredOrder, etag: entry.etag };
     } catch (error) {
-      throw new StateUnavailableError('write', error);
+      throw new StateUnavailableError('read', error);
     }
   }
 
-  async getLatest(): Promise<StoredOrder | undefined> {
-    return this.read(LATEST_KEY);
+  async replaceLatest(order: StoredOrder, etag: string | undefined): Promise<boolean> {
+    return this.writeIfUnchanged({ key: LATEST_KEY, value: order, etag: etag ?? NEVER_MATCHES, options: FIRST_WRITE });
   }
 
   async ping(): Promise<void> {
@@ -135,7 +154,7 @@ function insertItem(order: StoredOrder): StateItem {
     key: orderKey(order.orderId),
     value: order,
     etag: NEVER_MATCHES,
-    options: { concurrency: 'first-write', consistency: 'strong' },
+    options: FIRST_WRITE,
   };
 }
 

@@ -6,14 +6,17 @@ const order = (orderId: string, second: number): StoredOrder => ({
   acceptedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, second)).toISOString(),
 });
 
-/** A pointer write that finishes only when the test says so. */
+/**
+ * A pointer write that finishes only when the test says so: with the order written, with a newer
+ * one another replica wrote, or with an error.
+ */
 function controlledWrites() {
   const writes: string[] = [];
-  const finish: Array<(error?: Error) => void> = [];
+  const finish: Array<(outcome?: Error | StoredOrder) => void> = [];
   const write = (stored: StoredOrder) =>
-    new Promise<void>((resolve, reject) => {
+    new Promise<StoredOrder>((resolve, reject) => {
       writes.push(stored.orderId);
-      finish.push((error) => (error ? reject(error) : resolve()));
+      finish.push((outcome) => (outcome instanceof Error ? reject(outcome) : resolve(outcome ?? stored)));
     });
   return { writes, finish, write };
 }
@@ -40,7 +43,6 @@ describe('LatestPointer', () => {
     await sleep(5);
     finish[0]!();
     for (const [id, second] of [['c', 3], ['b', 2], ['d', 4]] as const) pointer.offer(order(id, second));
-    expect(pointer.newest()?.orderId).toBe('d');
     await sleep(10);
     expect(writes).toEqual(['a']);
     await sleep(50);
@@ -60,7 +62,33 @@ describe('LatestPointer', () => {
     pointer.offer(order('new', 5));
     await sleep(60);
     expect(writes).toEqual(['new']);
-    expect(pointer.newest()?.orderId).toBe('new');
+  });
+
+  test("another replica's newer order in the pointer makes ours unnecessary: no second write, flush is done", async () => {
+    const { writes, finish, write } = controlledWrites();
+    const pointer = new LatestPointer(write, options);
+    pointer.offer(order('a', 1));
+    await sleep(5);
+    pointer.offer(order('b', 2));
+    finish[0]!(order('theirs', 9));
+    await sleep(80);
+    expect(writes).toEqual(['a']);
+    await pointer.flush();
+    expect(writes).toEqual(['a']);
+  });
+
+  test('flush waits for the orders offered before it, not for those offered while it waits', async () => {
+    const { writes, finish, write } = controlledWrites();
+    const pointer = new LatestPointer(write, { ...options, intervalMs: 60_000 });
+    pointer.offer(order('a', 1));
+    await sleep(5);
+    let flushed = false;
+    const flushing = pointer.flush().then(() => (flushed = true));
+    pointer.offer(order('b', 2));
+    finish[0]!();
+    await flushing;
+    expect(flushed).toBe(true);
+    expect(writes).toEqual(['a']);
   });
 
   test('a failed write is reported and tried again, unless a newer order replaced it', async () => {

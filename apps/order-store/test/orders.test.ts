@@ -1,5 +1,6 @@
+import { AcceptanceClock } from '../src/acceptance-clock';
 import { OrderBook } from '../src/orders';
-import { StateUnavailableError } from '../src/state';
+import { type OrderState, StateUnavailableError } from '../src/state';
 import { MemoryOrderState } from './memory-state';
 
 describe('OrderBook.accept', () => {
@@ -13,7 +14,7 @@ describe('OrderBook.accept', () => {
     state = new MemoryOrderState();
     clock = Date.parse('2026-01-01T00:00:00Z');
     pointerErrors.length = 0;
-    book = new OrderBook(state, () => new Date((clock += 1000)), {
+    book = new OrderBook(state, new AcceptanceClock(() => (clock += 1000)), {
       intervalMs: 10,
       maxRetryMs: 20,
       onWriteError: (error) => pointerErrors.push(error),
@@ -22,7 +23,7 @@ describe('OrderBook.accept', () => {
 
   test('a new order is stored with its acceptance time and becomes the latest', async () => {
     expect(await book.accept({ orderId: '1', customer: 'ada' })).toBe('created');
-    expect(state.orders.get('1')).toEqual({ orderId: '1', customer: 'ada', acceptedAt: '2026-01-01T00:00:01.000Z' });
+    expect(state.orders.get('1')).toEqual({ orderId: '1', customer: 'ada', acceptedAt: '2026-01-01T00:00:01.000000Z' });
     expect((await book.latest())?.orderId).toBe('1');
     await book.flushLatest();
     expect(state.latest?.orderId).toBe('1');
@@ -41,15 +42,22 @@ describe('OrderBook.accept', () => {
     expect(await book.accept({ orderId: '1', customer: 'ada' })).toBe('duplicate');
   });
 
-  test('latest() answers with an order accepted here before the pointer has caught up', async () => {
+  test('latest() first puts the orders accepted here in the pointer, then answers what the pointer holds', async () => {
+    book = new OrderBook(state, new AcceptanceClock(() => (clock += 1000)), { intervalMs: 60_000 });
+    await book.accept({ orderId: '1' });
+    await book.accept({ orderId: '2' });
+    expect((await book.latest())?.orderId).toBe('2');
+    expect(state.latest?.orderId).toBe('2');
+  });
+
+  test('latest() is unavailable, never stale, while the pointer cannot be written', async () => {
     await book.accept({ orderId: '1' });
     await book.flushLatest();
     state.failLatestWrites = true;
     await book.accept({ orderId: '2' });
-    expect(state.latest?.orderId).toBe('1');
-    expect((await book.latest())?.orderId).toBe('2');
+    await expect(book.latest()).rejects.toBeInstanceOf(StateUnavailableError);
     state.failLatestWrites = false;
-    await book.flushLatest();
+    expect((await book.latest())?.orderId).toBe('2');
   });
 
   test('the same order again is a duplicate and changes nothing', async () => {
@@ -62,7 +70,7 @@ describe('OrderBook.accept', () => {
     await book.flushLatest();
     expect(state.writes).toBe(writes);
     expect(state.latest?.orderId).toBe('2');
-    expect(state.orders.get('1')?.acceptedAt).toBe('2026-01-01T00:00:01.000Z');
+    expect(state.orders.get('1')?.acceptedAt).toBe('2026-01-01T00:00:01.000000Z');
   });
 
   test('the same id with other content is a conflict and keeps the first order', async () => {
@@ -90,7 +98,7 @@ describe('OrderBook.accept', () => {
     await book.accept({ orderId: '2' });
     await book.flushLatest();
     state.latest = state.orders.get('1');
-    const restarted = new OrderBook(state, () => new Date((clock += 1000)));
+    const restarted = new OrderBook(state, new AcceptanceClock(() => (clock += 1000)));
     expect(await restarted.accept({ orderId: '2' }, { resend: true })).toBe('duplicate');
     await restarted.flushLatest();
     expect(state.latest?.orderId).toBe('2');
@@ -102,5 +110,82 @@ describe('OrderBook.accept', () => {
   test('a store failure surfaces as StateUnavailableError', async () => {
     state.failing = true;
     await expect(book.accept({ orderId: '1' })).rejects.toBeInstanceOf(StateUnavailableError);
+  });
+});
+
+describe('OrderBook on several replicas sharing one pointer', () => {
+  /**
+   * Two replicas write the pointer at once: A reads it, B reads it and writes a newer order, then
+   * A's write lands. Returns what the pointer holds at the end.
+   */
+  async function interleavedPointerWrites(shared: MemoryOrderState): Promise<string | undefined> {
+    let releaseA!: () => void;
+    const aMayWrite = new Promise<void>((resolve) => (releaseA = resolve));
+    const aReachedWrite = new Promise<void>((resolve) => {
+      const asSeenByA: OrderState = {
+        insert: (order) => shared.insert(order),
+        get: (orderId) => shared.get(orderId),
+        getLatest: () => shared.getLatest(),
+        ping: () => shared.ping(),
+        replaceLatest: async (order, etag) => {
+          resolve();
+          await aMayWrite;
+          return shared.replaceLatest(order, etag);
+        },
+      };
+      replicaA = new OrderBook(asSeenByA, new AcceptanceClock(() => Date.parse('2026-01-01T00:00:01Z')), { intervalMs: 0 });
+    });
+    const replicaB = new OrderBook(shared, new AcceptanceClock(() => Date.parse('2026-01-01T00:00:02Z')), { intervalMs: 0 });
+    await replicaA.accept({ orderId: 'older' });
+    await aReachedWrite;
+    await replicaB.accept({ orderId: 'newer' });
+    await replicaB.flushLatest();
+    expect(shared.latest?.orderId).toBe('newer');
+    releaseA();
+    await replicaA.flushLatest();
+    return shared.latest?.orderId;
+  }
+  let replicaA: OrderBook;
+
+  test('an older order never replaces a newer one, whichever replica writes last', async () => {
+    expect(await interleavedPointerWrites(new MemoryOrderState())).toBe('newer');
+  });
+
+  test('the same interleaving moves a last-write pointer back (what order-store wrote before), so the test above can fail', async () => {
+    const lastWrite = new MemoryOrderState();
+    const conditional = lastWrite.replaceLatest.bind(lastWrite);
+    lastWrite.replaceLatest = async (order) => conditional(order, (await lastWrite.getLatest())?.etag);
+    expect(await interleavedPointerWrites(lastWrite)).toBe('older');
+  });
+
+  test("a replica whose clock is behind stamps its orders after the newest it has read from the pointer", async () => {
+    const shared = new MemoryOrderState();
+    const ahead = new OrderBook(shared, new AcceptanceClock(() => Date.parse('2026-01-01T00:10:00Z')));
+    const behind = new OrderBook(shared, new AcceptanceClock(() => Date.parse('2026-01-01T00:00:00Z')));
+    await ahead.accept({ orderId: 'first' });
+    await ahead.flushLatest();
+    expect((await behind.latest())?.orderId).toBe('first');
+    await behind.accept({ orderId: 'second' });
+    expect((await behind.latest())?.orderId).toBe('second');
+    expect(shared.orders.get('second')!.acceptedAt > shared.orders.get('first')!.acceptedAt).toBe(true);
+  });
+
+  test('a reader alternating between replicas never sees the latest order go back', async () => {
+    const shared = new MemoryOrderState();
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const replicas = [0, 1, 2].map(() => new OrderBook(shared, new AcceptanceClock(() => (now += 7)), { intervalMs: 5 }));
+    const seen: string[] = [];
+    const writers = Array.from({ length: 60 }, (_, i) => replicas[i % 3]!.accept({ orderId: `o-${i}` }));
+    for (let i = 0; i < 30; i += 1) {
+      const latest = await replicas[i % 3]!.latest();
+      if (latest) seen.push(latest.acceptedAt);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(writers);
+    for (const replica of replicas) await replica.flushLatest();
+    expect(seen.length).toBeGreaterThan(0);
+    expect([...seen].sort()).toEqual(seen);
+    const newest = [...shared.orders.values()].map((order) => order.acceptedAt).sort().at(-1);
+    expect(shared.latest?.acceptedAt).toBe(newest);
   });
 });
