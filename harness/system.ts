@@ -2,14 +2,23 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AppBuild, type AppProcess, startOrderGenerator, startOrderStore } from './apps';
-import { type Sidecar, generatorAppId, startSidecar, storeAppId } from './daprd';
+import { type Sidecar, type SidecarOptions, generatorAppId, startSidecar, storeAppId } from './daprd';
 import { freePort } from './processes';
 import { type RedisServer, startRedis } from './redis';
 import { type Sentry, startSentry } from './sentry';
 
+/** One order-store replica: the app and its own sidecar, under the shared app id. */
+export interface StoreReplica {
+  sidecar: Sidecar;
+  app: AppProcess;
+}
+
 export interface OrderSystem {
   redis: RedisServer;
   sentry: Sentry;
+  /** Every order-store replica; order-generator's sidecar spreads its calls over them. */
+  stores: StoreReplica[];
+  /** The first replica's sidecar and app. */
   storeSidecar: Sidecar;
   store: AppProcess;
   generatorSidecar: Sidecar;
@@ -25,39 +34,90 @@ export interface OrderSystemOptions {
   build?: AppBuild;
   redisAppendOnly?: boolean;
   appApiToken?: string;
+  /** order-store replicas, each with its own sidecar; 1 unless told. */
+  storeReplicas?: number;
+}
+
+export interface StoreReplicasOptions {
+  replicas: number;
+  sentry: Sentry;
+  /** The sidecars' environment: where the state store component finds Redis. */
+  daprEnv: NodeJS.ProcessEnv;
+  /** The sidecars' Dapr resources; components/ unless told. */
+  resourcesPath?: string;
+  storeEnv?: NodeJS.ProcessEnv;
+  appApiToken?: string;
+  build?: AppBuild;
+  /** Where replica i's app output also goes, e.g. a LogCapture. */
+  echo?: (replica: number) => NodeJS.WritableStream | undefined;
+  /** Where replica i's sidecar output also goes. */
+  sidecarEcho?: (replica: number) => NodeJS.WritableStream | undefined;
+  sidecarLogLevel?: SidecarOptions['logLevel'];
+}
+
+/**
+ * order-store replicas as Kubernetes runs them: each app behind a sidecar of its own, every
+ * sidecar under the one app id, so that callers' sidecars spread invocations over them. Each part
+ * is added to `started` as soon as it runs, for the caller to stop.
+ */
+export async function startStoreReplicas(options: StoreReplicasOptions, started: Array<{ stop(): Promise<unknown> }>): Promise<StoreReplica[]> {
+  const storeEnv = { ...options.storeEnv, ...(options.appApiToken ? { APP_API_TOKEN: options.appApiToken } : {}) };
+  const replicas: StoreReplica[] = [];
+  for (let replica = 0; replica < options.replicas; replica += 1) {
+    const port = await freePort();
+    const sidecar = await startSidecar({
+      appId: storeAppId,
+      appPort: port,
+      sentry: options.sentry,
+      env: options.daprEnv,
+      ...(options.resourcesPath ? { resourcesPath: options.resourcesPath } : {}),
+      ...(options.appApiToken ? { appApiToken: options.appApiToken } : {}),
+      ...(options.sidecarLogLevel ? { logLevel: options.sidecarLogLevel } : {}),
+      echo: options.sidecarEcho?.(replica),
+    });
+    started.push(sidecar);
+    const echo = options.echo?.(replica);
+    const app = await startOrderStore({ daprHttpPort: sidecar.httpPort, port, env: storeEnv, build: options.build ?? 'source', ...(echo ? { echo } : {}) });
+    started.push(app);
+    replicas.push({ sidecar, app });
+  }
+  return replicas;
+}
+
+/** Stops what `started` holds, last started first. */
+export async function stopInReverse(started: Array<{ stop(): Promise<unknown> }>): Promise<void> {
+  for (const part of started.reverse()) await part.stop();
 }
 
 /** The whole order path on free ports: Redis, Sentry, both sidecars with mTLS, both apps. */
 export async function startOrderSystem(options: OrderSystemOptions = {}): Promise<OrderSystem> {
   const started: Array<{ stop(): Promise<unknown> }> = [];
-  const stop = async () => {
-    for (const part of started.reverse()) await part.stop();
-  };
+  const stop = () => stopInReverse(started);
   try {
     const redis = await startRedis({ appendOnly: options.redisAppendOnly ?? false });
     started.push(redis);
     const sentry = await startSentry({ dir: mkdtempSync(join(tmpdir(), 'orders-sentry-')) });
     started.push(sentry);
     const daprEnv = { ORDERS_REDIS_HOST: redis.address };
-    const storePort = await freePort();
-    const storeSidecar = await startSidecar({
-      appId: storeAppId,
-      appPort: storePort,
-      sentry,
-      env: daprEnv,
-      ...(options.appApiToken ? { appApiToken: options.appApiToken } : {}),
-    });
-    started.push(storeSidecar);
-    const storeEnv = { ...options.storeEnv, ...(options.appApiToken ? { APP_API_TOKEN: options.appApiToken } : {}) };
-    const store = await startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, env: storeEnv, build: options.build ?? 'source' });
-    started.push(store);
+    const stores = await startStoreReplicas(
+      {
+        replicas: options.storeReplicas ?? 1,
+        sentry,
+        daprEnv,
+        ...(options.storeEnv ? { storeEnv: options.storeEnv } : {}),
+        ...(options.appApiToken ? { appApiToken: options.appApiToken } : {}),
+        ...(options.build ? { build: options.build } : {}),
+      },
+      started,
+    );
     const generatorSidecar = await startSidecar({ appId: generatorAppId, sentry, env: daprEnv });
     started.push(generatorSidecar);
     const generator = options.generator
       ? await startOrderGenerator({ daprHttpPort: generatorSidecar.httpPort, env: options.generator, build: options.build ?? 'source' })
       : undefined;
     if (generator) started.push(generator);
-    return { redis, sentry, storeSidecar, store, generatorSidecar, ...(generator ? { generator } : {}), stop };
+    const [first] = stores as [StoreReplica];
+    return { redis, sentry, stores, storeSidecar: first.sidecar, store: first.app, generatorSidecar, ...(generator ? { generator } : {}), stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,46 +1,26 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Cluster } from 'ioredis';
 import { type AppProcess, startOrderStore } from '../../harness/apps';
-import { type Sidecar, repoRoot, startSidecar, storeAppId } from '../../harness/daprd';
+import { type Sidecar, startSidecar, storeAppId } from '../../harness/daprd';
 import { freePort, runningProcesses, within } from '../../harness/processes';
 import { type RedisTlsCluster, startRedisTlsCluster, tlsCli } from '../../harness/redis-cluster';
 import { type Sentry, startSentry } from '../../harness/sentry';
-import { type K8sObject, parseManifest, substitute } from '../../infra/cdk/lib/manifests';
+import { type K8sObject, parseManifest } from '../../infra/cdk/lib/manifests';
+import { DEPLOY_DIR, eksStateStore, resourcesDir } from '../../harness/eks-resources';
 
 // ElastiCache Serverless, reproduced locally: a three-master Redis Cluster that speaks only TLS,
 // behind the very component deploy/statestore.yaml declares for EKS (TLS on, redisType cluster),
 // with nothing changed but the endpoint, substituted the way the CDK app does it.
 
-const DEPLOY = join(repoRoot, 'deploy');
 const STATE_STORE = 'statestore';
-// The harness runs daprd in namespace "default" (NAMESPACE=default; components/configuration.yaml's
-// access control names it). daprd's disk loader skips every manifest whose metadata.namespace is
-// not its own, so deploy/'s "orders" would leave the sidecar without a state store: the manifests
-// move to the sidecar's namespace, as on EKS, where the component and the pod share "orders".
-const LOCAL_NAMESPACE = 'default';
 
 type ComponentSpec = { type: string; metadata: { name: string; value?: string }[] };
 const specOf = (component: K8sObject) => component.spec as ComponentSpec;
 const metadataValue = (component: K8sObject, name: string) => specOf(component).metadata.find((item) => item.name === name)?.value;
-
-/** deploy/<file>'s one object, moved to the local namespace and with the cache endpoint set. */
-function eksManifest(file: string, redisHost: string): K8sObject {
-  const objects = parseManifest(join(DEPLOY, file));
-  const [object] = file === 'statestore.yaml' ? substitute(objects, { images: {}, redisHost, loadBalancerSourceRanges: [] }, STATE_STORE) : objects;
-  if (objects.length !== 1 || !object) throw new Error(`deploy/${file}: expected one object`);
-  return { ...object, metadata: { ...object.metadata, namespace: LOCAL_NAMESPACE } };
-}
-
-/** A resources dir holding the EKS component and resiliency; JSON is YAML, so daprd reads it as is. */
-function resourcesDir(objects: K8sObject[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'orders-eks-resources-'));
-  for (const object of objects) writeFileSync(join(dir, `${object.kind.toLowerCase()}.yaml`), JSON.stringify(object, null, 2));
-  return dir;
-}
 
 /** Everything a process prints, for searching it whole (Proc.output() keeps only the tail). */
 function transcript(): { stream: Writable; text(): string } {
@@ -90,8 +70,9 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
 
   beforeAll(async () => {
     cluster = await startRedisTlsCluster();
-    component = eksManifest('statestore.yaml', cluster.address);
-    resources = resourcesDir([component, eksManifest('resiliency.yaml', cluster.address)]);
+    const eks = eksStateStore(cluster);
+    component = eks.component;
+    resources = eks.resourcesPath;
     sentry = await startSentry({ dir: mkdtempSync(join(tmpdir(), 'orders-sentry-')) });
     const storePort = await freePort();
     sidecar = await startSidecar({
@@ -99,13 +80,7 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
       appPort: storePort,
       sentry,
       resourcesPath: resources,
-      // components-contrib's Redis client (common/component/redis, v9client.go) sets
-      // tls.Config{InsecureSkipVerify: insecureSkipTLSVerify}, false unless the component says
-      // otherwise (deploy/ does not), and no RootCAs: the cache's certificate is verified against
-      // the system's roots. ElastiCache's certificate is publicly trusted; ours is trusted the same
-      // way, by making our CA daprd's system roots (Go reads SSL_CERT_FILE). daprd needs no other
-      // public root here: its Sentry's anchors come from DAPR_TRUST_ANCHORS.
-      env: { SSL_CERT_FILE: cluster.caPath },
+      env: eks.daprEnv,
       logLevel: 'info',
       echo: sidecarLog.stream,
     });
@@ -127,7 +102,7 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
   });
 
   test('the sidecar loaded the EKS component unchanged but for its endpoint: TLS on, cluster mode', async () => {
-    const eks = parseManifest(join(DEPLOY, 'statestore.yaml'))[0]!;
+    const eks = parseManifest(join(DEPLOY_DIR, 'statestore.yaml'))[0]!;
     expect(specOf(component)).toEqual({
       ...specOf(eks),
       metadata: specOf(eks).metadata.map((item) => (item.name === 'redisHost' ? { ...item, value: cluster.address } : item)),
