@@ -3,7 +3,7 @@ import type { AppBuild } from '../harness/apps';
 import { type CliOption, appBuild, numberIn, parseCli } from '../harness/cli';
 import { repoRoot } from '../harness/daprd';
 
-export const scenarioNames = ['redis-kill', 'store-kill', 'store-daprd-kill', 'generator-daprd-kill', 'sentry-kill', 'store-slow'] as const;
+export const scenarioNames = ['redis-kill', 'store-kill', 'store-replica-kill', 'store-daprd-kill', 'generator-daprd-kill', 'sentry-kill', 'store-slow'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 /** Everything a chaos run can be told; each field is a CLI flag and an environment variable (see chaos/README.md). */

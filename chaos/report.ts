@@ -43,8 +43,8 @@ export function renderMarkdown(results: ChaosResults): string {
   const m = results.machine;
   const o = results.options;
   const lines = [
-    row(['scenario', 'load', 'fault', 'generated', 'acknowledged', 'stored', 'lost', 'duplicates', 'recovery time', 'longest ack gap', 'retries', 'resends deduplicated']),
-    row(['---', '---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+    row(['scenario', 'load', 'fault', 'generated', 'acknowledged', 'stored', 'lost', 'duplicates', 'recovery time', 'longest ack gap', 'retries', 'resends deduplicated', 'latest order moved back']),
+    row(['---', '---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
     ...results.scenarios.map((r) =>
       row([
         r.scenario,
@@ -59,6 +59,7 @@ export function renderMarkdown(results: ChaosResults): string {
         seconds(r.longestAckGapMs),
         r.retries,
         r.dedupedResends,
+        `**${r.latestWentBack}** of ${r.latestReads} reads`,
       ]),
     ),
     '',

@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import { waitFor } from '../harness/processes';
 import type { LogCapture, LogLine } from '../harness/log-capture';
 import type { ChaosOptions, ScenarioName } from './options';
+import { type Latest, LatestWatch, latestThroughStores } from '../harness/latest-watch';
 import { ChaosSystem } from './system';
 
 /** One fault: how it starts, how long it lasts and how it ends. */
@@ -9,6 +10,8 @@ interface Fault {
   /** What was done, for the report's "fault" column. */
   describe(options: ChaosOptions): string;
   slowable?: boolean;
+  /** order-store replicas the scenario runs; 1 unless told. */
+  storeReplicas?: number;
   windowSec(options: ChaosOptions): number;
   inject(system: ChaosSystem, options: ChaosOptions): Promise<void>;
   /** Resolves once the faulted part answers again: the start of the recovery time. */
@@ -27,6 +30,13 @@ const faults: Record<ScenarioName, Fault> = {
     windowSec: (o) => o.faultSec,
     inject: (s) => s.killStore(),
     restore: (s) => s.restartStore(),
+  },
+  'store-replica-kill': {
+    describe: (o) => `one of 2 order-store replicas SIGKILL, down ${o.faultSec}s, restarted on the same port`,
+    storeReplicas: 2,
+    windowSec: (o) => o.faultSec,
+    inject: (s) => s.killStore(0),
+    restore: (s) => s.restartStore(0),
   },
   'store-daprd-kill': {
     describe: (o) => `order-store's daprd SIGKILL, down ${o.faultSec}s, restarted on the same ports`,
@@ -87,17 +97,22 @@ export interface ScenarioResult {
   dedupedResends: number;
   /** Orders the store refused for good (4xx); 0 expected. */
   rejected: number;
+  /** Times a reader of the latest order (the pointer in Redis, or GET /order round the replicas) saw it go back; 0 expected. */
+  latestWentBack: number;
+  /** Reads of the latest order the two readers made. */
+  latestReads: number;
   /** Orders still unconfirmed when the generator's shutdown grace ran out; 0 expected. */
   unconfirmedAtShutdown: number;
   generatorExitCode: number | null;
   /** Seconds from the first order: the fault's start, the restart's return, the stop signal, the generator's exit. */
   timeline: { faultStartSec: number; restoredSec: number; stopSec: number; drainedSec: number };
   /** The ids behind any non-zero lost, duplicates or generatedNotStored, and anything else amiss. */
-  evidence: { lostIds: string[]; duplicateIds: string[]; notStoredIds: string[]; problems: string[] };
+  evidence: { lostIds: string[]; duplicateIds: string[]; notStoredIds: string[]; latestWentBack: string[]; problems: string[] };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const ORDER_PREFIX = 'order-store||order:';
+const POINTER_KEY = 'order-store||latest-order';
 
 /**
  * One scenario on a system of its own: steady load, warm-up, the fault, the restart, a recovery
@@ -109,10 +124,18 @@ export async function runScenario(name: ScenarioName, options: ChaosOptions, log
   const system = await ChaosSystem.start({
     build: options.build,
     slowable: fault.slowable ?? false,
+    storeReplicas: fault.storeReplicas ?? 1,
     logPrefix: name,
     ...(logsDir ? { logsDir } : {}),
   });
   const problems: string[] = [];
+  // Two readers of the latest order for the whole scenario: the shared pointer in Redis, and GET
+  // /order going round the replicas.
+  const pointerClient = new Redis(system.redis.port, '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => 100 });
+  const watch = new LatestWatch({
+    'the pointer in Redis': async () => parseOrder((await pointerClient.hget(POINTER_KEY, 'data')) ?? ''),
+    'GET /order': latestThroughStores(() => system.stores.map((replica) => replica.app.url)),
+  });
   try {
     const log = system.capture('order-generator');
     const generator = await system.startGenerator(
@@ -133,8 +156,10 @@ export async function runScenario(name: ScenarioName, options: ChaosOptions, log
     const stopAt = Date.now();
     const exitCode = await generator.proc.stop(options.drainSec * 1000 + 15_000);
     const drained = Date.now();
+    await watch.stop();
     if (exitCode !== 0) problems.push(`order-generator exited with ${exitCode}:\n${generator.proc.output()}`);
-    for (const part of [system.store, system.storeSidecar, system.generatorSidecar, system.sentry, system.redis]) {
+    const replicas = system.stores.flatMap((replica) => [replica.app, replica.sidecar]);
+    for (const part of [...replicas, system.generatorSidecar, system.sentry, system.redis]) {
       if (!part.proc.isRunning()) problems.push(`${part.proc.name} is not running after the scenario:\n${part.proc.output()}`);
     }
 
@@ -159,14 +184,24 @@ export async function runScenario(name: ScenarioName, options: ChaosOptions, log
       recoveryMs: recovery ? recovery.time - restored : null,
       longestAckGapMs: longestGap(accepted.map((line) => line.time)),
       retries: log.withMsg('order not confirmed; will retry').length,
-      dedupedResends: system.storeLog.withMsg('order duplicate').length,
+      dedupedResends: system.storeLines('order duplicate').length,
+      latestWentBack: watch.wentBack.length,
+      latestReads: watch.totalReads,
       rejected: log.withMsg('order rejected; dropped').length,
       unconfirmedAtShutdown: log.withMsg('order not confirmed before shutdown').length,
       generatorExitCode: exitCode,
       timeline: { faultStartSec: sec(faultStart), restoredSec: sec(restored), stopSec: sec(stopAt), drainedSec: sec(drained) },
-      evidence: { lostIds: verdict.lostIds, duplicateIds: verdict.duplicateIds, notStoredIds: verdict.notStoredIds, problems },
+      evidence: {
+        lostIds: verdict.lostIds,
+        duplicateIds: verdict.duplicateIds,
+        notStoredIds: verdict.notStoredIds,
+        latestWentBack: watch.wentBack.slice(0, 20),
+        problems,
+      },
     };
   } finally {
+    await watch.stop();
+    pointerClient.disconnect();
     await system.stop();
   }
 }
@@ -230,30 +265,31 @@ async function verify(system: ChaosSystem, log: LogCapture): Promise<Verdict> {
     redis.disconnect();
   }
 
-  // Readable through the store too, not only in Redis.
-  const unreadable = await unreadableThroughStore(system.store.url, [...acknowledged]);
+  // Readable through the store too, not only in Redis: through every replica.
+  const unreadable = await unreadableThroughStore(system.stores.map((replica) => replica.app.url), [...acknowledged]);
   const lostIds = [...acknowledged].filter((id) => !stored.has(id) || unreadable.has(id));
   for (const id of unreadable) if (stored.has(id)) problems.push(`order ${id} is in Redis but GET /orders/${id} does not return it`);
   const notStoredIds = [...generated].filter((id) => !stored.has(id));
   return { generated, acknowledged, stored, lostIds, duplicateIds: [...duplicateIds], notStoredIds, problems };
 }
 
-function parseOrder(data: string): { orderId: string } | undefined {
+function parseOrder(data: string): Latest | undefined {
   try {
     const value: unknown = JSON.parse(data);
-    return typeof value === 'object' && value !== null && 'orderId' in value && typeof value.orderId === 'string'
-      ? { orderId: value.orderId }
+    return typeof value === 'object' && value !== null && 'orderId' in value && typeof value.orderId === 'string' && 'acceptedAt' in value && typeof value.acceptedAt === 'string'
+      ? { orderId: value.orderId, acceptedAt: value.acceptedAt }
       : undefined;
   } catch {
     return undefined;
   }
 }
 
-async function unreadableThroughStore(storeUrl: string, ids: string[]): Promise<Set<string>> {
+async function unreadableThroughStore(storeUrls: string[], ids: string[]): Promise<Set<string>> {
   const unreadable = new Set<string>();
   let next = 0;
   const worker = async () => {
     while (next < ids.length) {
+      const storeUrl = storeUrls[next % storeUrls.length]!;
       const id = ids[next++]!;
       try {
         const res = await fetch(`${storeUrl}/orders/${encodeURIComponent(id)}`, { signal: AbortSignal.timeout(10_000) });

@@ -7,18 +7,29 @@ import { freePort } from '../harness/processes';
 import { type RedisServer, startRedis } from '../harness/redis';
 import { type Sentry, startSentry } from '../harness/sentry';
 import { type DelayProxy, startDelayProxy } from './delay-proxy';
-import { LogCapture } from '../harness/log-capture';
+import { LogCapture, type LogLine } from '../harness/log-capture';
 
 export interface ChaosSystemOptions {
   build: AppBuild;
-  /** Put a DelayProxy between order-store's sidecar and order-store. */
+  /** Put a DelayProxy between the first order-store replica's sidecar and its app. */
   slowable: boolean;
+  /** order-store replicas, each with its own sidecar under the one app id. */
+  storeReplicas: number;
   /** Write every process's output under this directory, as `<prefix>-<process>.log`. */
   logsDir?: string;
   logPrefix: string;
 }
 
 type Side = 'store' | 'generator';
+
+/** One order-store replica: its app port (and the proxy's in front of it), its sidecar and app. */
+interface ChaosStoreReplica {
+  port: number;
+  proxyPort: number;
+  sidecar: Sidecar;
+  app: AppProcess;
+  log: LogCapture;
+}
 
 /**
  * The order path as startOrderSystem builds it (Redis with append-only persistence, Sentry, both
@@ -30,20 +41,27 @@ type Side = 'store' | 'generator';
 export class ChaosSystem {
   redis!: RedisServer;
   sentry!: Sentry;
-  storeSidecar!: Sidecar;
   generatorSidecar!: Sidecar;
-  store!: AppProcess;
+  readonly stores: ChaosStoreReplica[] = [];
   proxy: DelayProxy | undefined;
   generator: AppProcess | undefined;
-  readonly storeLog: LogCapture;
-  private storePort = 0;
   private sentryDir = '';
   private nameResolution = '';
-  private proxyPort = 0;
   private readonly tempDirs: string[] = [];
 
-  private constructor(private readonly options: ChaosSystemOptions) {
-    this.storeLog = this.capture('order-store');
+  private constructor(private readonly options: ChaosSystemOptions) {}
+
+  get store(): AppProcess {
+    return this.stores[0]!.app;
+  }
+
+  get storeSidecar(): Sidecar {
+    return this.stores[0]!.sidecar;
+  }
+
+  /** Every order-store replica's log lines with this msg. */
+  storeLines(msg: string): LogLine[] {
+    return this.stores.flatMap((replica) => replica.log.withMsg(msg));
   }
 
   static async start(options: ChaosSystemOptions): Promise<ChaosSystem> {
@@ -72,16 +90,23 @@ export class ChaosSystem {
     this.redis = await startRedis({ appendOnly: true, dir: redisDir });
     this.sentryDir = this.tempDir('orders-chaos-sentry-');
     this.sentry = await startSentry({ dir: this.sentryDir, echo: this.capture('sentry') });
-    this.storePort = await freePort();
-    if (this.options.slowable) this.proxyPort = await freePort();
-    const [storeSidecar, generatorSidecar] = await Promise.all([this.startSidecar('store'), this.startSidecar('generator')]);
-    this.storeSidecar = storeSidecar;
-    this.generatorSidecar = generatorSidecar;
-    await this.startStore();
-    // Only once the app listens: daprd holds its app channel until the app port accepts, and a
-    // proxy listening early let it call a store that was not there yet, which opened the
-    // generator-side circuit breaker before the first order (10s lost at the start of a run).
-    if (this.proxyPort) this.proxy = await startDelayProxy({ targetPort: this.storePort, port: this.proxyPort });
+    this.generatorSidecar = await this.startSidecar('generator');
+    for (let replica = 0; replica < this.options.storeReplicas; replica += 1) {
+      const port = await freePort();
+      const proxyPort = this.options.slowable && replica === 0 ? await freePort() : 0;
+      const sidecar = await this.startSidecar('store', { appPort: proxyPort || port, name: this.replicaName('daprd-store', replica) });
+      const log = this.capture(this.replicaName('order-store', replica));
+      this.stores.push({ port, proxyPort, sidecar, app: await this.startStoreApp(port, sidecar, log), log });
+      // Only once the app listens: daprd holds its app channel until the app port accepts, and a
+      // proxy listening early let it call a store that was not there yet, which opened the
+      // generator-side circuit breaker before the first order (10s lost at the start of a run).
+      if (proxyPort) this.proxy = await startDelayProxy({ targetPort: port, port: proxyPort });
+    }
+  }
+
+  /** `order-store`, `order-store-2`, ...: the first replica keeps the name a one-replica run has. */
+  private replicaName(base: string, replica: number): string {
+    return replica === 0 ? base : `${base}-${replica + 1}`;
   }
 
   private tempDir(prefix: string): string {
@@ -90,29 +115,23 @@ export class ChaosSystem {
     return dir;
   }
 
-  private startSidecar(side: Side, ports?: Sidecar): Promise<Sidecar> {
+  private startSidecar(side: Side, store?: { appPort: number; name: string }, ports?: Sidecar): Promise<Sidecar> {
     const appId = side === 'store' ? storeAppId : generatorAppId;
     return startSidecar({
       appId,
-      ...(side === 'store' ? { appPort: this.proxyPort || this.storePort } : {}),
+      ...(store ? { appPort: store.appPort } : {}),
       sentry: this.sentry,
       nameResolution: this.nameResolution,
       env: { ORDERS_REDIS_HOST: this.redis.address },
-      echo: this.capture(`daprd-${side}`),
+      echo: this.capture(store?.name ?? `daprd-${side}`),
       ...(ports
         ? { ports: { httpPort: ports.httpPort, grpcPort: ports.grpcPort, internalGrpcPort: ports.internalGrpcPort, metricsPort: ports.metricsPort } }
         : {}),
     });
   }
 
-  private async startStore(): Promise<void> {
-    this.store = await startOrderStore({
-      daprHttpPort: this.storeSidecar.httpPort,
-      port: this.storePort,
-      env: { LOG_LEVEL: 'info' },
-      build: this.options.build,
-      echo: this.storeLog,
-    });
+  private startStoreApp(port: number, sidecar: Sidecar, log: LogCapture): Promise<AppProcess> {
+    return startOrderStore({ daprHttpPort: sidecar.httpPort, port, env: { LOG_LEVEL: 'info' }, build: this.options.build, echo: log });
   }
 
   async startGenerator(env: NodeJS.ProcessEnv, capture: LogCapture): Promise<AppProcess> {
@@ -135,12 +154,13 @@ export class ChaosSystem {
     this.redis = await startRedis({ appendOnly: true, dir: this.redis.dir, port: this.redis.port });
   }
 
-  async killStore(): Promise<void> {
-    await this.store.proc.kill();
+  async killStore(replica = 0): Promise<void> {
+    await this.stores[replica]!.app.proc.kill();
   }
 
-  async restartStore(): Promise<void> {
-    await this.startStore();
+  async restartStore(replica = 0): Promise<void> {
+    const store = this.stores[replica]!;
+    store.app = await this.startStoreApp(store.port, store.sidecar, store.log);
   }
 
   async killSidecar(side: Side): Promise<void> {
@@ -148,8 +168,12 @@ export class ChaosSystem {
   }
 
   async restartSidecar(side: Side): Promise<void> {
-    if (side === 'store') this.storeSidecar = await this.startSidecar('store', this.storeSidecar);
-    else this.generatorSidecar = await this.startSidecar('generator', this.generatorSidecar);
+    if (side === 'generator') {
+      this.generatorSidecar = await this.startSidecar('generator', undefined, this.generatorSidecar);
+      return;
+    }
+    const store = this.stores[0]!;
+    store.sidecar = await this.startSidecar('store', { appPort: store.proxyPort || store.port, name: 'daprd-store' }, store.sidecar);
   }
 
   async killSentry(): Promise<void> {
@@ -166,9 +190,9 @@ export class ChaosSystem {
   async stop(): Promise<void> {
     const parts: Array<{ proc: { isRunning(): boolean; stop(graceMs?: number): Promise<unknown> } } | undefined> = [
       this.generator,
-      this.store,
+      ...this.stores.map((replica) => replica.app),
       this.generatorSidecar,
-      this.storeSidecar,
+      ...this.stores.map((replica) => replica.sidecar),
       this.sentry,
       this.redis,
     ];

@@ -3,7 +3,7 @@ import { type ChaosOptions, type ScenarioName, parseOptions } from '../../chaos/
 import { type ScenarioResult, runScenario } from '../../chaos/scenarios';
 
 // The short version of `npm run chaos`: the same scenarios and verdicts at a lower rate and with
-// short windows, and three of the six scenarios so that it stays near 80s; CHAOS_SCENARIOS (and
+// short windows, and four of the seven scenarios so that it stays near two minutes; CHAOS_SCENARIOS (and
 // the other CHAOS_* variables) widen it, e.g. CHAOS_SCENARIOS=redis-kill,store-kill,store-daprd-kill,
 // generator-daprd-kill,sentry-kill,store-slow. Timings are reported, never asserted: on a shared
 // 2-core machine they say little.
@@ -14,7 +14,7 @@ const options: ChaosOptions = parseOptions([], {
   CHAOS_SLOW: '9',
   CHAOS_RECOVERY: '2',
   CHAOS_DRAIN: '40',
-  CHAOS_SCENARIOS: 'redis-kill,store-kill,store-daprd-kill',
+  CHAOS_SCENARIOS: 'redis-kill,store-kill,store-replica-kill,store-daprd-kill',
   ...Object.fromEntries(Object.entries(process.env).filter(([key]) => key.startsWith('CHAOS_'))),
 });
 
@@ -41,6 +41,9 @@ describe('faults under steady load lose nothing acknowledged', () => {
       expect(result.unconfirmedAtShutdown).toBe(0);
       // No duplicates visible as different orders, no conflicts, nothing stored that was not generated.
       expect(result.evidence.duplicateIds).toEqual([]);
+      // The latest order never went back, in Redis or through any replica's GET /order.
+      expect(result.latestReads).toBeGreaterThan(0);
+      expect(result.evidence.latestWentBack).toEqual([]);
       expect(result.rejected).toBe(0);
       expect(result.stored).toBe(result.generated);
       expect(result.generatorCounted).toBe(result.generated);
