@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { appCommand } from '../../harness/apps';
 import { generatorSettings } from '../../apps/order-generator/src/config';
@@ -64,5 +66,26 @@ describe('a bad setting stops the app at startup, naming the setting', () => {
     );
     expect(outcome.code).toBe(2);
     expect(outcome.stderr).toContain(`${name}=${JSON.stringify(value)}`);
+  });
+});
+
+describe('a port another process holds stops the app at startup, naming PORT', () => {
+  test.each(['order-store', 'order-generator'] as const)('%s', async (app) => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const { cwd, args } = appCommand(app, 'source');
+      // No sidecar answers on DAPR_HTTP_PORT: the app must fail on its own port before it gets that far.
+      const outcome = await run(process.execPath, args, { cwd, env: { ...process.env, PORT: String(port), DAPR_HTTP_PORT: '1' }, timeout: 20_000 }).then(
+        () => ({ code: 0, stdout: '' }),
+        (error: { code?: number; stdout?: string }) => ({ code: error.code, stdout: error.stdout ?? '' }),
+      );
+      expect(outcome.code).toBe(1);
+      expect(outcome.stdout).toContain(`cannot listen on PORT=${port}: the port is in use`);
+      expect(outcome.stdout).not.toContain('Unhandled');
+    } finally {
+      taken.close();
+    }
   });
 });

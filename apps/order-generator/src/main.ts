@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { DaprSidecar, createLogger, exitOnSettingsError, topology } from '@orders/common';
+import { DaprSidecar, createLogger, exitOnSettingsError, listenOrExit, topology } from '@orders/common';
 import { type GeneratorConfig, loadGeneratorConfig } from './config';
 import { newOrder } from './new-order';
 import { newOrderId } from './order-ids';
@@ -28,7 +28,7 @@ async function main(config: GeneratorConfig): Promise<void> {
     res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body ?? { error: { code: 'not_found', message: 'no such route', details: [] } }));
   });
-  health.listen(config.PORT);
+  listenOrExit(health, config.PORT, logger);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,4 +1,4 @@
-import { DaprSidecar, createLogger, exitOnSettingsError } from '@orders/common';
+import { DaprSidecar, createLogger, exitOnSettingsError, listenOrExit } from '@orders/common';
 import { type StoreConfig, loadStoreConfig } from './config';
 import { OrderBook } from './orders';
 import { createOrderStoreServer } from './routes';
@@ -13,7 +13,7 @@ function main(config: StoreConfig): void {
       logger.warn({ err: error, orderId: order.orderId }, 'latest-order pointer write failed; trying again'),
   });
   const server = createOrderStoreServer({ book, ping: () => state.ping(), config, logger });
-  server.listen(config.PORT, () => logger.info({ port: config.PORT }, 'order-store listening'));
+  listenOrExit(server, config.PORT, logger, () => logger.info({ port: config.PORT }, 'order-store listening'));
   // Node's own limits are the backstop behind the JSON 408 of BODY_TIMEOUT_MS.
   server.requestTimeout = config.BODY_TIMEOUT_MS + 5_000;
   server.headersTimeout = 5_000;

@@ -1,5 +1,6 @@
 export { topology, type Topology } from './topology';
 export { createLogger, type Logger } from './logger';
+export { listenOrExit } from './listen';
 export { parseSettings, setting, sidecarSettings, SettingsError, exitOnSettingsError } from './settings';
 export {
   DaprHttpError,
