@@ -18,15 +18,15 @@ export const defaultPointerOptions: Omit<LatestPointerOptions, 'onWriteError'> =
 export type AdvancePointer = (order: StoredOrder) => Promise<StoredOrder>;
 
 /**
- * This replica's side of the latest-order pointer, written behind the orders. An order is
- * acknowledged once its own key is stored; the pointer follows it: at once when the store is
- * quiet, and under load once per interval, with the newest order accepted meanwhile. Most orders
- * thus cost one state write, and none waits for a second one. A failed write is tried again until
- * a newer order replaces it.
+ * This replica's side of the latest-order pointer. The pointer follows the orders: at once when
+ * the store is quiet, and under load once per interval, with the newest order accepted meanwhile.
+ * An order that comes when the store is quiet waits for its pointer write before it is
+ * acknowledged, so that every replica shows it at once; under load none waits, and most orders
+ * cost one state write. A failed write is tried again until a newer order replaces it.
  *
- * Readers see an order through the pointer within an interval of it being acknowledged. A process
- * killed outright can leave the pointer up to one interval behind, on an order that is itself
- * stored; the next order, or a resend, moves it on.
+ * Under load, readers on other replicas see an order through the pointer within an interval of
+ * it being acknowledged. A process killed outright can leave the pointer up to one interval
+ * behind, on an order that is itself stored; the next order, or a resend, moves it on.
  */
 export class LatestPointer {
   /** The newest order offered, written or not. */
@@ -39,18 +39,25 @@ export class LatestPointer {
   private writing: Promise<void> | undefined;
   private lastStart = -Infinity;
   private failures = 0;
+  /** Settles when the write the timer is about to start at once has landed or failed. */
+  private immediateWrite: { done: Promise<void>; settle: () => void } | undefined;
 
   constructor(
     private readonly advance: AdvancePointer,
     private readonly options: LatestPointerOptions,
   ) {}
 
-  /** Schedules the pointer to move to this order, unless one as new was offered already. */
-  offer(order: StoredOrder): void {
-    if (this.newestOffered && !isNewer(order, this.newestOffered)) return;
+  /**
+   * Schedules the pointer to move to this order, unless one as new was offered already. Resolves
+   * when that write has landed (or failed) if it starts at once, the store being quiet; else at
+   * once. Never rejects: the order is stored either way.
+   */
+  offer(order: StoredOrder): Promise<void> {
+    if (this.newestOffered && !isNewer(order, this.newestOffered)) return Promise.resolve();
     this.newestOffered = order;
     this.pending = order;
     this.schedule();
+    return this.immediateWrite?.done ?? Promise.resolve();
   }
 
   /**
@@ -79,6 +86,11 @@ export class LatestPointer {
     if (this.timer || this.writing || !this.pending) return;
     const backoff = this.failures === 0 ? this.options.intervalMs : Math.min(this.options.maxRetryMs, this.options.intervalMs * 2 ** this.failures);
     const wait = Math.max(0, this.lastStart + backoff - Date.now());
+    if (wait === 0 && this.failures === 0) {
+      let settle!: () => void;
+      const done = new Promise<void>((resolve) => (settle = resolve));
+      this.immediateWrite = { done, settle };
+    }
     this.timer = setTimeout(() => void this.startWrite(), wait).unref();
   }
 
@@ -92,6 +104,8 @@ export class LatestPointer {
     this.timer = undefined;
     const order = this.pending;
     if (this.writing || !order) return Promise.resolve('idle');
+    const waiting = this.immediateWrite;
+    this.immediateWrite = undefined;
     this.pending = undefined;
     this.lastStart = Date.now();
     const done = this.advance(order)
@@ -113,6 +127,7 @@ export class LatestPointer {
       )
       .finally(() => {
         this.writing = undefined;
+        waiting?.settle();
         this.schedule();
       });
     this.writing = done.then(() => undefined);

@@ -45,7 +45,7 @@ export class OrderBook {
     }
     const stored: StoredOrder = { ...order, acceptedAt: this.clock.next() };
     if (await this.state.insert(stored)) {
-      this.latestPointer.offer(stored);
+      await this.latestPointer.offer(stored);
       return 'created';
     }
     const existing = await this.state.get(order.orderId);
@@ -56,7 +56,7 @@ export class OrderBook {
     if (existing.acceptedAt === stored.acceptedAt && sameOrder(existing, order)) {
       // Our own write, reported refused: a batch that failed in part, or a write the sidecar
       // retried after it had landed.
-      this.latestPointer.offer(stored);
+      await this.latestPointer.offer(stored);
       return 'created';
     }
     return this.resolveExisting(existing, order);
@@ -87,7 +87,7 @@ export class OrderBook {
     // A process killed before its pointer write leaves the pointer behind: a resend moves it on,
     // never back past a newer order (advanceLatest).
     this.clock.observe(existing.acceptedAt);
-    this.latestPointer.offer(existing);
+    void this.latestPointer.offer(existing);
     return 'duplicate';
   }
 

@@ -36,6 +36,39 @@ describe('LatestPointer', () => {
     expect(writes).toEqual(['a']);
   });
 
+  test('an order offered when the store is quiet resolves once its write lands; one offered under load at once', async () => {
+    const { writes, finish, write } = controlledWrites();
+    const pointer = new LatestPointer(write, options);
+    let quietDone = false;
+    const quiet = pointer.offer(order('a', 1)).then(() => (quietDone = true));
+    await sleep(5);
+    expect(writes).toEqual(['a']);
+    expect(quietDone).toBe(false);
+    let loadDone = false;
+    const underLoad = pointer.offer(order('b', 2)).then(() => (loadDone = true));
+    await sleep(5);
+    expect(loadDone).toBe(true);
+    finish[0]!();
+    await quiet;
+    expect(quietDone).toBe(true);
+    await underLoad;
+    await sleep(60);
+    finish[1]!();
+    await pointer.flush();
+  });
+
+  test('a failed write still lets the order it waited for be acknowledged', async () => {
+    const { finish, write } = controlledWrites();
+    const pointer = new LatestPointer(write, options);
+    const quiet = pointer.offer(order('a', 1));
+    await sleep(5);
+    finish[0]!(new Error('store down'));
+    await expect(quiet).resolves.toBeUndefined();
+    expect(errors).toEqual(['Error: store down']);
+    await sleep(90);
+    finish[1]!();
+  });
+
   test('under load, the orders of one interval share one write, which stores the newest', async () => {
     const { writes, finish, write } = controlledWrites();
     const pointer = new LatestPointer(write, options);

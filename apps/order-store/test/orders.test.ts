@@ -136,12 +136,13 @@ describe('OrderBook on several replicas sharing one pointer', () => {
       replicaA = new OrderBook(asSeenByA, new AcceptanceClock(() => Date.parse('2026-01-01T00:00:01Z')), { intervalMs: 0 });
     });
     const replicaB = new OrderBook(shared, new AcceptanceClock(() => Date.parse('2026-01-01T00:00:02Z')), { intervalMs: 0 });
-    await replicaA.accept({ orderId: 'older' });
+    // A's order comes when the store is quiet, so A acknowledges it only once its pointer write lands.
+    const acceptedByA = replicaA.accept({ orderId: 'older' });
     await aReachedWrite;
-    await replicaB.accept({ orderId: 'newer' });
-    await replicaB.flushLatest();
+    expect(await replicaB.accept({ orderId: 'newer' })).toBe('created');
     expect(shared.latest?.orderId).toBe('newer');
     releaseA();
+    expect(await acceptedByA).toBe('created');
     await replicaA.flushLatest();
     return shared.latest?.orderId;
   }
