@@ -51,10 +51,13 @@ export function replicatedRunFile(runFilePath: string, replicas: number, outDir:
     const offset = (index + 1) * REPLICA_PORT_STEP;
     const appDirPath = join(outDir, `${store.appID}-${index + 1}`);
     mkdirSync(appDirPath, { recursive: true });
+    const appPort = store.appPort! + offset;
     return {
       ...store,
       appDirPath,
-      appPort: store.appPort! + offset,
+      appPort,
+      // The CLI tells an app its port as APP_PORT; order-store reads PORT, whose default is the run file's port.
+      env: { ...(store.env as Record<string, string> | undefined), PORT: String(appPort) },
       daprHTTPPort: store.daprHTTPPort! + offset,
       daprGRPCPort: store.daprGRPCPort! + offset,
       metricsPort: store.metricsPort! + offset,

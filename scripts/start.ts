@@ -2,16 +2,31 @@
  * The local system in the foreground: Redis on 6379 (the one already running, or one started
  * here), Sentry on 50001 (where the Dapr CLI points sidecars when mTLS is on), then
  * `dapr run -f .`. Ctrl-C stops everything this started, and only that.
+ *
+ * With ORDER_STORE_REPLICAS=n (n > 1), order-store runs as n apps with a sidecar each under its
+ * one app id, as on Kubernetes, from a run file written to .run/; a round-robin proxy on
+ * order-store's port stands in for the load balancer.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { exitOnSettingsError, parseSettings, setting, topology } from '@orders/common';
 import { daprBinary } from '../harness/dapr-home';
 import { repoRoot } from '../harness/daprd';
 import { ping, startRedis } from '../harness/redis';
+import { startRoundRobinProxy } from '../harness/round-robin-proxy';
+import { replicatedRunFile } from '../harness/run-file';
 import { startSentry } from '../harness/sentry';
 
 const REDIS_PORT = 6379;
 const SENTRY_PORT = 50001;
+
+const settings = (() => {
+  try {
+    return parseSettings({ ORDER_STORE_REPLICAS: setting.integer(1, 1, 9) }, process.env);
+  } catch (error) {
+    return exitOnSettingsError(error);
+  }
+})();
 
 function say(message: string): void {
   process.stdout.write(`[start] ${message}\n`);
@@ -38,8 +53,21 @@ async function main(): Promise<void> {
   });
   cleanups.push(sentry.stop);
 
-  say('starting both apps with their sidecars: dapr run -f .');
-  const dapr = spawn(daprBinary('dapr'), ['run', '-f', '.'], {
+  const replicas = settings.ORDER_STORE_REPLICAS;
+  let runFile = '.';
+  if (replicas > 1) {
+    const replicated = replicatedRunFile(join(repoRoot, 'dapr.yaml'), replicas, join(repoRoot, '.run', 'replicas'));
+    runFile = replicated.path;
+    const balancer = await startRoundRobinProxy(topology.orderStore.port, replicated.storePorts).catch(async (error: unknown) => {
+      await cleanUp();
+      throw error;
+    });
+    cleanups.push(balancer.close);
+    say(`order-store: ${replicas} replicas on ports ${replicated.storePorts.join(', ')}, each with its own sidecar; 127.0.0.1:${balancer.port} spreads connections over them`);
+  }
+
+  say(`starting both apps with their sidecars: dapr run -f ${runFile === '.' ? '.' : runFile.slice(repoRoot.length + 1)}`);
+  const dapr = spawn(daprBinary('dapr'), ['run', '-f', runFile], {
     cwd: repoRoot,
     stdio: 'inherit',
     // Sidecars register and call each other on loopback only.
