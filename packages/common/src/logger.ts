@@ -13,13 +13,15 @@ const FLUSH_EVERY_MS = 100;
 
 /**
  * One JSON object per line on stdout, the shape log collectors (CloudWatch, Loki) index as-is.
- * Events about an order carry `orderId` as a field, never only inside the message.
+ * Events about an order carry `orderId` as a field, never only inside the message. `pid` tells
+ * replicas apart where nothing else does: several order-store replicas on one machine
+ * (`ORDER_STORE_REPLICAS`) print to one console under one app id.
  */
 export function createLogger(app: string, level = 'info'): Logger {
   return pino(
     {
       level,
-      base: { app },
+      base: { app, pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

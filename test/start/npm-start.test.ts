@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Writable } from 'node:stream';
+import { topology } from '@orders/common';
+import { repoRoot } from '../../harness/daprd';
+import { type Proc, runningProcesses, startProcess, waitFor, within } from '../../harness/processes';
+
+// `ORDER_STORE_REPLICAS=2 npm start` as a new user runs it (after the bootstrap `npm test` has
+// already done): the README's curls against port 3000, then Ctrl-C. It uses the fixed ports the
+// README names (3000, the sidecars' 35xx, Sentry's 50001 and Redis's 6379, started if none
+// answers), so nothing else may hold them while it runs.
+
+const STORE = `http://127.0.0.1:${topology.orderStore.port}`;
+const REPLICAS = 2;
+
+const run = promisify(execFile);
+
+/** curl's answer: the status from `-w`, the JSON body before it. */
+async function curl(args: string[]): Promise<{ status: number; body: unknown }> {
+  const { stdout } = await run('curl', ['-sS', '-w', '\n%{http_code}', ...args], { timeout: 10_000 });
+  const newline = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(newline + 1)), body: JSON.parse(stdout.slice(0, newline)) as unknown };
+}
+
+interface AppLine {
+  pid: number;
+  msg: string;
+  orderId?: string;
+  port?: number;
+}
+
+describe('ORDER_STORE_REPLICAS=2 npm start', () => {
+  let start: Proc;
+  let console = '';
+  const storeLines = (): AppLine[] =>
+    console
+      .split('\n')
+      .flatMap((line) => /^== APP - order-store == (\{.*\})$/.exec(line)?.[1] ?? [])
+      .map((json) => JSON.parse(json) as AppLine);
+
+  beforeAll(async () => {
+    const echo = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        console += chunk.toString();
+        done();
+      },
+    });
+    start = startProcess('npm start', process.execPath, ['--conditions=development', '--import=tsx', join('scripts', 'start.ts')], {
+      cwd: repoRoot,
+      env: { ...process.env, ORDER_STORE_REPLICAS: String(REPLICAS) },
+      echo,
+    });
+    await waitFor(`${REPLICAS} order-store replicas listening`, () => storeLines().filter((line) => line.msg === 'order-store listening').length === REPLICAS, 90_000, start);
+    await waitFor("the generator's first order through a replica", () => storeLines().some((line) => line.msg === 'order created'), 60_000, start);
+  });
+
+  afterAll(async () => {
+    if (start?.isRunning()) await start.stop(20_000);
+    expect(runningProcesses()).toEqual([]);
+  });
+
+  test("the README's curls on port 3000 reach every replica, and each shows the order just posted", async () => {
+    const runId = Date.now().toString(36);
+    for (let i = 0; i < 6; i += 1) {
+      const orderId = `npm-start-${runId}-${i}`;
+      // curl itself, one connection per request: the proxy sends each to the next replica.
+      const posted = await curl(['-X', 'POST', `${STORE}/neworder`, '-H', 'content-type: application/json', '-d', JSON.stringify({ data: { orderId } })]);
+      expect({ orderId, ...posted }).toEqual({ orderId, status: 201, body: { orderId } });
+      const latest = await curl([`${STORE}/order`]);
+      expect(latest.status).toBe(200);
+      const shown = latest.body as { orderId: string };
+      // With two replicas and a new connection per curl, the GET goes to the other replica than
+      // the POST: the order just acknowledged there shows here (or a generator order after it).
+      if (shown.orderId !== orderId) expect(shown.orderId).not.toMatch(/^npm-start-/);
+    }
+    for (let i = 6; i < 10; i += 1) {
+      const orderId = `npm-start-${runId}-${i}`;
+      expect(await curl(['-X', 'POST', `${STORE}/neworder`, '-H', 'content-type: application/json', '-d', JSON.stringify({ data: { orderId } })])).toEqual({ status: 201, body: { orderId } });
+    }
+    await waitFor('the replicas to log the orders', () => storeLines().filter((line) => line.orderId?.startsWith(`npm-start-${runId}-`)).length === 10, 5_000);
+    const servedBy = new Set(storeLines().filter((line) => line.orderId?.startsWith(`npm-start-${runId}-`)).map((line) => line.pid));
+    expect(servedBy.size).toBe(REPLICAS);
+  });
+
+  test("the generator's orders reach every replica through Dapr's name resolution", async () => {
+    const generatorOrdersBy = () => new Set(storeLines().filter((line) => line.msg === 'order created' && !line.orderId?.startsWith('npm-start-')).map((line) => line.pid));
+    // mDNS finds the second replica's sidecar within seconds to half a minute here.
+    await waitFor('generator orders on every replica', () => generatorOrdersBy().size === REPLICAS, 90_000, start);
+  });
+
+  test('Ctrl-C stops everything it started and exits 0', async () => {
+    process.kill(start.pid, 'SIGINT');
+    expect(await within(start.exited, 30_000)).toBe(0);
+    expect(console).toContain('[start] stopped');
+    await expect(fetch(`${STORE}/healthz`)).rejects.toThrow();
+  });
+});
