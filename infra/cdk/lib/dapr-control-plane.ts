@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { Construct } from 'constructs';
+import { daprHelmValues } from './dapr-helm-values';
 import { topology } from './topology';
 
 /** Where the official chart is published. */
@@ -52,25 +53,7 @@ export class DaprControlPlane extends Construct {
       // pods would run without sidecars.
       wait: true,
       timeout: Duration.minutes(15),
-      values: {
-        global: {
-          ha: { enabled: props.highAvailability ?? false },
-          // mTLS between sidecars is cluster-wide on Kubernetes; the chart's default, pinned here
-          // because access control by app id relies on it.
-          mtls: { enabled: true },
-          logAsJson: true,
-        },
-        dapr_sidecar_injector: {
-          // Lets sidecars meet the `restricted` Pod Security Standard like the apps do.
-          sidecarDropALLCapabilities: true,
-        },
-        dapr_scheduler: {
-          // The scheduler keeps jobs and reminders in etcd on a persistent volume by default. The
-          // orders apps schedule nothing, and a volume would outlive `cdk destroy` (an EBS volume
-          // that deleting the cluster does not delete) and need a StorageClass Auto Mode lacks.
-          cluster: { inMemoryStorage: true },
-        },
-      },
+      values: daprHelmValues({ highAvailability: props.highAvailability ?? false }),
     });
   }
 }
