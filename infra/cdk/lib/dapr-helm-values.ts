@@ -4,7 +4,7 @@
  * `helm template`, so that what the tests run is what EKS gets. Plain data, no aws-cdk-lib, so the
  * tests can load it without synthesizing a stack.
  *
- * Every key is checked against the pinned chart's values.yaml (infra/cdk/test/helm-values.test.ts):
+ * Every key is checked against the pinned chart's values.yaml (infra/cdk/test/auto-mode.test.ts):
  * Helm ignores a key the chart does not read, so a misspelt one would change nothing, silently.
  * The chart's keys: https://github.com/dapr/dapr/blob/master/charts/dapr/README.md
  */
