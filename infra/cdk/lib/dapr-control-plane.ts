@@ -49,8 +49,14 @@ export class DaprControlPlane extends Construct {
       version: this.version,
       namespace: this.namespace,
       createNamespace: true,
-      // The apps' Deployments must not start before the injector's webhook answers, or their
-      // pods would run without sidecars.
+      // The apps' Deployments must not be applied before the injector's webhook answers: the
+      // chart registers it with failurePolicy Ignore (webhookFailurePolicy in
+      // charts/dapr/charts/dapr_sidecar_injector/values.yaml), so until then their pods are
+      // admitted without a sidecar, as test/kubernetes shows on a real API server. `--wait`
+      // holds the release until the injector's Pod is ready, and the injector reports ready only
+      // once it has its certificate from Sentry, listens, and has patched the webhook's caBundle
+      // (https://github.com/dapr/dapr/blob/v1.18.2/cmd/injector/app/app.go). The Workloads
+      // manifest depends on this chart (orders-stack.ts), so it is applied after that.
       wait: true,
       timeout: Duration.minutes(15),
       values: daprHelmValues({ highAvailability: props.highAvailability ?? false }),
