@@ -82,8 +82,19 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
       webhookAtUrl(chart, injectorWebhookUrl(injectorPort)),
     ]);
 
-    // The webhook is registered, but nothing answers it yet: what the chart's failure policy does then.
+    // The webhook is registered, but nothing answers it yet: what the chart's failure policy does
+    // then. The API server loads webhook configurations on its own schedule, so first a copy that
+    // fails closed shows it calls the URL (and so has loaded the chart's, created before it).
     const probeAnnotations = { 'dapr.io/enabled': 'true', 'dapr.io/app-id': 'webhook-probe' };
+    const failClosed = structuredClone(webhookAtUrl(chart, injectorWebhookUrl(injectorPort))) as K8sObject & { webhooks: { name: string; failurePolicy: string }[] };
+    failClosed.metadata = { name: 'webhook-probe' };
+    for (const webhook of failClosed.webhooks) Object.assign(webhook, { name: 'probe.orders.test', failurePolicy: 'Fail' });
+    await apply([failClosed]);
+    await waitFor('the API server to call the unanswered webhook', () =>
+      dryRunPod('default', probeAnnotations).then(() => false, (error: Error) => /failed calling webhook "probe\.orders\.test"/.test(error.message)),
+    60_000);
+    await kubectl(['delete', 'mutatingwebhookconfiguration', 'webhook-probe']);
+    await waitFor('the API server to drop the fail-closed copy', () => dryRunPod('default', probeAnnotations).then(() => true, () => false), 60_000);
     probes.beforeInjector = await dryRunPod('default', probeAnnotations);
 
     dapr = await startDaprOnKubernetes({ controlPlane, chart, injectorPort, hosts, dir });
