@@ -29,7 +29,7 @@ export async function renderDaprChart(values: HelmValues, version: string, dir: 
   const { stdout } = await run(
     kubeBinary('helm'),
     ['template', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--include-crds', '--values', valuesFile, '--set', `global.tag=${version}`],
-    { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, HELM_CACHE_HOME: join(dir, 'helm-cache'), HELM_CONFIG_HOME: join(dir, 'helm-config'), HELM_DATA_HOME: join(dir, 'helm-data') } },
+    { maxBuffer: 64 * 1024 * 1024, env: helmEnv(dir) },
   );
   return parseObjects(stdout);
 }
@@ -38,10 +38,13 @@ export async function renderDaprChart(values: HelmValues, version: string, dir: 
 export async function renderChart(chartDir: string, release: string, namespace: string, values: unknown, dir: string): Promise<K8sObject[]> {
   const valuesFile = join(dir, `${release}-values.json`);
   writeFileSync(valuesFile, JSON.stringify(values));
-  const { stdout } = await run(kubeBinary('helm'), ['template', release, chartDir, '--namespace', namespace, '--values', valuesFile], {
-    env: { ...process.env, HELM_CACHE_HOME: join(dir, 'helm-cache'), HELM_CONFIG_HOME: join(dir, 'helm-config'), HELM_DATA_HOME: join(dir, 'helm-data') },
-  });
+  const { stdout } = await run(kubeBinary('helm'), ['template', release, chartDir, '--namespace', namespace, '--values', valuesFile], { env: helmEnv(dir) });
   return parseObjects(stdout);
+}
+
+/** Helm's cache, configuration and data in the test's directory, not the user's home. */
+function helmEnv(dir: string): NodeJS.ProcessEnv {
+  return { ...process.env, HELM_CACHE_HOME: join(dir, 'helm-cache'), HELM_CONFIG_HOME: join(dir, 'helm-config'), HELM_DATA_HOME: join(dir, 'helm-data') };
 }
 
 export function parseObjects(yamlText: string): K8sObject[] {
@@ -105,7 +108,6 @@ export interface DaprOnKubernetesOptions {
   chart: K8sObject[];
   /** The injector's port, already written into the webhook configuration's URL. */
   injectorPort: number;
-  hosts: string;
   dir: string;
 }
 

@@ -37,7 +37,7 @@ const DEPLOYMENT = {
 };
 
 interface PodList {
-  items: (StoredPod & { metadata: { labels?: Record<string, string> }; spec: { securityContext?: unknown } })[];
+  items: StoredPod[];
 }
 
 describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', () => {
@@ -52,7 +52,7 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
 
   const kubectl = (args: string[], input?: string) => controlPlane.kubectl(args, input);
   const list = (items: unknown[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
-  const apply = (items: unknown[], extra: string[] = []) => kubectl(['apply', '--server-side', '--force-conflicts', ...extra, '-f', '-'], list(items));
+  const apply = (items: unknown[]) => kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], list(items));
 
   /** The containers of a Pod the API server admits now, without storing it: a server-side dry run. */
   const dryRunPod = async (namespace: string, annotations: Record<string, string>): Promise<string[]> => {
@@ -86,7 +86,7 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
     // then. The API server loads webhook configurations on its own schedule, so first a copy that
     // fails closed shows it calls the URL (and so has loaded the chart's, created before it).
     const probeAnnotations = { 'dapr.io/enabled': 'true', 'dapr.io/app-id': 'webhook-probe' };
-    const failClosed = structuredClone(webhookAtUrl(chart, injectorWebhookUrl(injectorPort))) as K8sObject & { webhooks: { name: string; failurePolicy: string }[] };
+    const failClosed = webhookAtUrl(chart, injectorWebhookUrl(injectorPort)) as K8sObject & { webhooks: { name: string; failurePolicy: string }[] };
     failClosed.metadata = { name: 'webhook-probe' };
     for (const webhook of failClosed.webhooks) Object.assign(webhook, { name: 'probe.orders.test', failurePolicy: 'Fail' });
     await apply([failClosed]);
@@ -97,7 +97,7 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
     await waitFor('the API server to drop the fail-closed copy', () => dryRunPod('default', probeAnnotations).then(() => true, () => false), 60_000);
     probes.beforeInjector = await dryRunPod('default', probeAnnotations);
 
-    dapr = await startDaprOnKubernetes({ controlPlane, chart, injectorPort, hosts, dir });
+    dapr = await startDaprOnKubernetes({ controlPlane, chart, injectorPort, dir });
     // The injector's own readiness includes patching the webhook's caBundle; the API server then
     // picks the change up on its own schedule. Apply only once a Pod really gets its sidecar, as
     // the CDK app's `wait: true` on the chart makes EKS do.
@@ -113,7 +113,7 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
     const kustomization = join(dir, 'deploy');
     writeKustomization(kustomization, files);
     applyWarnings = (await kubectl(['apply', '-k', kustomization])).stderr;
-    // Each step has its own, shorter deadline; this one only bounds the sum on a busy machine.
+    // Each step above has its own, shorter deadline; this one only bounds their sum on a busy machine.
   }, 600_000);
 
   afterAll(async () => {
