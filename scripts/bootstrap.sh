@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything `npm start`, `npm test` and `npm run bench` need on a fresh machine, installed only
-# when missing: npm dependencies, Redis and OpenSSL from the OS's packages, and Dapr built from
-# its Go modules. Safe to run again; a second run costs a second or two.
+# when missing: npm dependencies, Redis and OpenSSL from the OS's packages, Dapr built from its Go
+# modules, and the Kubernetes control plane the deploy/ tests run (etcd, kube-apiserver,
+# kube-controller-manager, kubectl, helm, Dapr's injector and operator), built the same way. Safe to
+# run again; a second run costs a second or two.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -29,3 +31,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 bash scripts/bootstrap-dapr.sh
+bash scripts/bootstrap-kube.sh

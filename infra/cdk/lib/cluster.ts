@@ -5,6 +5,14 @@ import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import kubernetesVersions from '../kubernetes-versions.json';
+
+/**
+ * The Kubernetes minor EKS runs: the one pinned in kubernetes-versions.json, whose kube-apiserver
+ * the control-plane tests (test/kubernetes) run deploy/ against. The kubectl layer below must be
+ * of the same minor (@aws-cdk/lambda-layer-kubectl-v34).
+ */
+export const KUBERNETES_MINOR = kubernetesVersions.kubernetes.split('.').slice(0, 2).join('.');
 
 export interface ClusterProps {
   /** The VPC; nodes and pods go in its private subnets. */
@@ -69,7 +77,7 @@ export class Cluster extends Construct {
 
     this.cluster = new eks.Cluster(this, 'Cluster', {
       clusterName,
-      version: eks.KubernetesVersion.V1_34,
+      version: eks.KubernetesVersion.of(KUBERNETES_MINOR),
       vpc: props.vpc,
       vpcSubnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
       defaultCapacityType: eks.DefaultCapacityType.AUTOMODE,

@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { Construct } from 'constructs';
+import { daprHelmValues } from './dapr-helm-values';
 import { topology } from './topology';
 
 /** Where the official chart is published. */
@@ -48,29 +49,17 @@ export class DaprControlPlane extends Construct {
       version: this.version,
       namespace: this.namespace,
       createNamespace: true,
-      // The apps' Deployments must not start before the injector's webhook answers, or their
-      // pods would run without sidecars.
+      // The apps' Deployments must not be applied before the injector's webhook answers: the
+      // chart registers it with failurePolicy Ignore (webhookFailurePolicy in
+      // charts/dapr/charts/dapr_sidecar_injector/values.yaml), so until then their pods are
+      // admitted without a sidecar, as test/kubernetes shows on a real API server. `--wait`
+      // holds the release until the injector's Pod is ready, and the injector reports ready only
+      // once it has its certificate from Sentry, listens, and has patched the webhook's caBundle
+      // (https://github.com/dapr/dapr/blob/v1.18.2/cmd/injector/app/app.go). The Workloads
+      // manifest depends on this chart (orders-stack.ts), so it is applied after that.
       wait: true,
       timeout: Duration.minutes(15),
-      values: {
-        global: {
-          ha: { enabled: props.highAvailability ?? false },
-          // mTLS between sidecars is cluster-wide on Kubernetes; the chart's default, pinned here
-          // because access control by app id relies on it.
-          mtls: { enabled: true },
-          logAsJson: true,
-        },
-        dapr_sidecar_injector: {
-          // Lets sidecars meet the `restricted` Pod Security Standard like the apps do.
-          sidecarDropALLCapabilities: true,
-        },
-        dapr_scheduler: {
-          // The scheduler keeps jobs and reminders in etcd on a persistent volume by default. The
-          // orders apps schedule nothing, and a volume would outlive `cdk destroy` (an EBS volume
-          // that deleting the cluster does not delete) and need a StorageClass Auto Mode lacks.
-          cluster: { inMemoryStorage: true },
-        },
-      },
+      values: daprHelmValues({ highAvailability: props.highAvailability ?? false }),
     });
   }
 }

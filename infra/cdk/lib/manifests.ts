@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
+import { topology } from './topology';
 
 /** deploy/ at the repository root: the manifests `kubectl apply -k` and this CDK app both apply. */
 export const DEPLOY_DIR = resolve(__dirname, '../../../deploy');
@@ -122,6 +123,47 @@ export function substitute(objects: K8sObject[], subs: Substitutions, stateStore
   if (unusedImages.size > 0) throw new Error(`no container in deploy/ uses image(s) ${[...unusedImages].join(', ')}`);
   if (!redisHostSet) throw new Error(`deploy/ has no Component ${stateStoreName} with a redisHost to point at the cache`);
   return copies;
+}
+
+/** One deployment of the orders system: what OrdersApp substitutes into deploy/. */
+export interface OrdersDeployment {
+  /** Image URI by app id (each app id is an image name of the kustomization). */
+  readonly images: Record<string, string>;
+  /** `host:port` of the cache, for the statestore component. */
+  readonly cacheEndpoint: string;
+  /** Source CIDRs the load balancer admits. @default ['0.0.0.0/0'] */
+  readonly allowedClientCidrs?: string[];
+  /** @default 2 */
+  readonly orderStoreReplicas?: number;
+  /** @default 1 */
+  readonly orderGeneratorReplicas?: number;
+}
+
+/**
+ * deploy/'s files with one deployment's values substituted, in kustomization order: what the CDK
+ * app applies, and what the control-plane tests apply with `kubectl apply -k` to a real API server.
+ */
+export function ordersManifests(deployment: OrdersDeployment, dir: string = DEPLOY_DIR): ManifestFile[] {
+  const { files, imageNames } = loadDeployDir(dir);
+  for (const name of Object.keys(deployment.images)) {
+    if (!imageNames.includes(name)) throw new Error(`deploy/kustomization.yaml lists no image named ${name}`);
+  }
+  const objects = substitute(
+    files.flatMap((file) => file.objects),
+    {
+      images: deployment.images,
+      redisHost: deployment.cacheEndpoint,
+      loadBalancerSourceRanges: deployment.allowedClientCidrs ?? ['0.0.0.0/0'],
+      replicas: {
+        [topology.orderStore.appId]: deployment.orderStoreReplicas ?? 2,
+        [topology.orderGenerator.appId]: deployment.orderGeneratorReplicas ?? 1,
+      },
+    },
+    topology.stateStore,
+  );
+  // substitute keeps every object in its place: cut the list back into its files.
+  let next = 0;
+  return files.map((file) => ({ file: file.file, objects: objects.slice(next, (next += file.objects.length)) }));
 }
 
 /** The pod template of a Deployment, for reading its annotations and containers. */

@@ -48,8 +48,10 @@ export class Network extends Construct {
       ],
     });
 
-    // Auto Mode and the AWS Load Balancer Controller choose subnets for a load balancer by these
-    // tags; without the public one an internet-facing Service never gets its NLB.
+    // Auto Mode chooses the subnets of a load balancer by these tags: public subnets tagged
+    // kubernetes.io/role/elb for internet-facing ones, private ones kubernetes.io/role/internal-elb
+    // for internal ones (https://docs.aws.amazon.com/eks/latest/userguide/tag-subnets-auto.html).
+    // Without the public tag, order-store's internet-facing Service never gets its NLB.
     for (const subnet of this.vpc.publicSubnets) Tags.of(subnet).add('kubernetes.io/role/elb', '1');
     for (const subnet of this.vpc.privateSubnets) Tags.of(subnet).add('kubernetes.io/role/internal-elb', '1');
 

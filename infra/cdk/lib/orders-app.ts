@@ -3,7 +3,7 @@ import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct, type IDependable } from 'constructs';
-import { type K8sObject, loadDeployDir, substitute, tokenSecretsOf } from './manifests';
+import { type K8sObject, ordersManifests, tokenSecretsOf } from './manifests';
 import { topology } from './topology';
 
 /** The repository root: the build context of both apps' Dockerfiles. */
@@ -78,30 +78,24 @@ export class OrdersApp extends Construct {
     super(scope, id);
     const { cluster } = props;
     this.cluster = cluster;
-    const { files, imageNames } = loadDeployDir(props.deployDir);
-
     const images: Record<string, string> = {};
     for (const [name, image] of [
       [topology.orderStore.appId, props.orderStoreImage],
       [topology.orderGenerator.appId, props.orderGeneratorImage],
     ] as const) {
-      if (!imageNames.includes(name)) throw new Error(`deploy/kustomization.yaml lists no image named ${name}`);
       images[name] = this.imageUri(name, image ?? { dockerfile: `apps/${name}/Dockerfile` });
     }
 
-    this.objects = substitute(
-      files.flatMap((file) => file.objects),
+    this.objects = ordersManifests(
       {
         images,
-        redisHost: props.cacheEndpoint,
-        loadBalancerSourceRanges: props.allowedClientCidrs ?? ['0.0.0.0/0'],
-        replicas: {
-          [topology.orderStore.appId]: props.orderStoreReplicas ?? 2,
-          [topology.orderGenerator.appId]: props.orderGeneratorReplicas ?? 1,
-        },
+        cacheEndpoint: props.cacheEndpoint,
+        allowedClientCidrs: props.allowedClientCidrs,
+        orderStoreReplicas: props.orderStoreReplicas,
+        orderGeneratorReplicas: props.orderGeneratorReplicas,
       },
-      topology.stateStore,
-    );
+      props.deployDir,
+    ).flatMap((file) => file.objects);
     const byKind = (kinds: string[]) => this.objects.filter((object) => kinds.includes(object.kind));
 
     // Four steps, each waiting for the one before, because each needs what the one before makes:

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Ajv, { type AnySchema } from 'ajv';
@@ -8,6 +7,7 @@ import * as policy from 'kubernetes-models/policy/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { DEPLOY_DIR, type K8sObject, loadDeployDir, parseManifest, substitute, tokenSecretsOf } from '../lib/manifests';
 import { topology } from '../lib/topology';
+import { daprChartDir, injectorAnnotationNames, unknownDaprAnnotations } from '../../../harness/dapr-module';
 
 const { files, imageNames } = loadDeployDir();
 const objects = files.flatMap((file) => file.objects);
@@ -68,13 +68,7 @@ function daprCrdSchemas(): Map<string, AnySchema> {
 }
 
 function readDaprCrdSchemas(): Map<string, AnySchema> {
-  const out = execFileSync('go', ['mod', 'download', '-json', `github.com/dapr/dapr@v${topology.daprVersion}`], {
-    encoding: 'utf8',
-    cwd: resolve(__dirname),
-    env: { ...process.env, GOFLAGS: '-mod=mod' },
-  });
-  const { Dir } = JSON.parse(out) as { Dir: string };
-  const crdDir = join(Dir, 'charts', 'dapr', 'crds');
+  const crdDir = join(daprChartDir(), 'crds');
   const schemas = new Map<string, AnySchema>();
   for (const file of readdirSync(crdDir)) {
     for (const doc of parseAllDocuments(readFileSync(join(crdDir, file), 'utf8'))) {
@@ -249,6 +243,15 @@ describe('workloads are hardened', () => {
       'dapr.io/sidecar-cpu-limit': expect.any(String),
       'dapr.io/graceful-shutdown-seconds': expect.any(String),
     });
+  });
+
+  test('every Dapr annotation is one the pinned sidecar injector reads; a misspelt one is caught', () => {
+    // The injector ignores an annotation it does not know without a word: `dapr.io/app-prot` would
+    // leave the sidecar with no app port. The names come from the injector's own source.
+    const known = injectorAnnotationNames();
+    for (const d of deployments) expect(unknownDaprAnnotations(pod(d).metadata.annotations, known)).toEqual([]);
+    const misspelt = { ...pod(find('Deployment', topology.orderStore.appId)).metadata.annotations, 'dapr.io/app-prot': '3000' };
+    expect(unknownDaprAnnotations(misspelt, known)).toEqual(['dapr.io/app-prot']);
   });
 
   test('order-store reads its tokens from Secrets: the write token optional, the app API token as the sidecar does', () => {
