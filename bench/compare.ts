@@ -8,6 +8,7 @@ import { deployedEnv } from '../harness/deployed';
 import { repoRoot } from '../harness/daprd';
 import { waitFor } from '../harness/processes';
 import { compileIfAsked, describeMachine, flushRedis, measureTarget, pathAnswers, startRig } from './bench';
+import type { LatencyFigure } from './dapr-metrics';
 import { type Checkout, checkOut } from './checkout';
 import { type RateStep, measureRate } from './generator';
 import { nextOrderId, orderBody } from './load';
@@ -28,7 +29,23 @@ export interface PathFigures {
   /** order-store's CPU per order, and that of every process on the path (sidecars, Redis and the load generator included). */
   storeCpuMsPerOrder: number;
   pathCpuMsPerOrder: number;
+  /** Each process's CPU per order, by name. */
+  cpuMsPerOrder: Record<string, number>;
+  /** State requests order-store made per order it was sent (its sidecar's own counts): how well its writes are batched. */
+  stateRequestsPerOrder: number;
   storePeakRssMb: number;
+}
+
+/**
+ * State requests order-store's sidecar served per order it passed to order-store, from the
+ * sidecar's own request counts over the same window (so the rate probe before a run counts on
+ * both sides).
+ */
+export function stateRequestsPerOrder(storeSidecarLatencies: LatencyFigure[] = []): number {
+  const count = (matches: (metric: string) => boolean) => storeSidecarLatencies.filter((f) => matches(f.metric)).reduce((sum, f) => sum + f.count, 0);
+  const stateRequests = count((m) => m.startsWith('dapr_http_server_latency{') && m.includes('method="POST"') && /path="\/v1\.0\/state\/[^/"]+"/.test(m));
+  const orders = count((m) => m.startsWith('dapr_http_client_roundtrip_latency{') && m.includes('path="/neworder"'));
+  return orders > 0 ? round(stateRequests / orders, 3) : 0;
 }
 
 export interface ComparedLevel {
@@ -116,6 +133,8 @@ export async function runComparison(options: BenchOptions, log: (line: string) =
               ...(level.firstError === undefined ? {} : { firstError: level.firstError }),
               storeCpuMsPerOrder: level.cpuMsPerRequest['order-store'] ?? 0,
               pathCpuMsPerOrder: round(cpu, 3),
+              cpuMsPerOrder: level.cpuMsPerRequest,
+              stateRequestsPerOrder: stateRequestsPerOrder(level.daprLatencies[`daprd:${storeSidecar.appId}`]),
               storePeakRssMb: level.processes.find((p) => p.name === 'order-store')?.peakRssMb ?? 0,
             };
           });
@@ -236,8 +255,8 @@ export function renderComparison(results: CompareResults): string {
     '',
     '### Order path: latency, CPU and memory (medians of the rounds)',
     '',
-    row(['connections', 'p50 ms', 'p99 ms', 'order-store CPU ms/order', 'path CPU ms/order', 'order-store peak RSS MB']),
-    row(Array(6).fill('---:')),
+    row(['connections', 'p50 ms', 'p99 ms', 'order-store CPU ms/order', 'path CPU ms/order', 'state requests per order', 'order-store peak RSS MB']),
+    row(Array(7).fill('---:')),
   );
   for (const level of results.levels) {
     const both = (figure: (f: PathFigures) => number, pick: (values: number[]) => number = medianOf) =>
@@ -249,13 +268,21 @@ export function renderComparison(results: CompareResults): string {
         both((f) => f.p99Ms),
         both((f) => f.storeCpuMsPerOrder),
         both((f) => f.pathCpuMsPerOrder),
+        both((f) => f.stateRequestsPerOrder),
         both((f) => f.storePeakRssMb, (values) => Math.max(...values)),
       ]),
     );
   }
+  lines.push('', 'Each cell is baseline → candidate; peak RSS is the highest of the rounds. CPU ms per order of each process on the path:', '');
+  const processes = [...new Set(results.levels.flatMap((level) => level.rounds.flatMap((x) => [...Object.keys(x.baseline.cpuMsPerOrder), ...Object.keys(x.candidate.cpuMsPerOrder)])))];
+  lines.push(row(['connections', ...processes]), row(Array(processes.length + 1).fill('---:')));
+  for (const level of results.levels) {
+    const both = (name: string) => LABELS.map((label) => medianOf(level.rounds.map((x) => x[label].cpuMsPerOrder[name] ?? 0))).join(' → ');
+    lines.push(row([level.connections, ...processes.map(both)]));
+  }
   lines.push(
     '',
-    'Each cell is baseline → candidate; peak RSS is the highest of the rounds.',
+    'Medians of the rounds, baseline → candidate.',
     '',
     '### order-generator at the same rates (medians of the rounds)',
     '',

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LevelFigures, type TargetFigures, type TargetName, pairedMedianRound, summarise } from '../../bench/bench';
 import { linkNodeModules, sameInstalledPackages } from '../../bench/checkout';
-import { type ComparedLevel, type PathFigures, median, orderOfRound, summariseComparison } from '../../bench/compare';
+import { type ComparedLevel, type PathFigures, median, orderOfRound, stateRequestsPerOrder, summariseComparison } from '../../bench/compare';
 import type { GeneratorFigures } from '../../bench/generator';
 import { defaultOptions } from '../../bench/options';
 import { cpuAttribution } from '../../bench/report';
@@ -98,10 +98,31 @@ describe('cpuAttribution', () => {
 });
 
 describe('the paired comparison of two builds', () => {
-  const path = (rps: number): PathFigures => ({ rps, p50Ms: 1, p99Ms: 2, errors: 0, storeCpuMsPerOrder: 0.5, pathCpuMsPerOrder: 3, storePeakRssMb: 90 });
+  const path = (rps: number): PathFigures => ({
+    rps,
+    p50Ms: 1,
+    p99Ms: 2,
+    errors: 0,
+    storeCpuMsPerOrder: 0.5,
+    pathCpuMsPerOrder: 3,
+    cpuMsPerOrder: { 'order-store': 0.5 },
+    stateRequestsPerOrder: 0.8,
+    storePeakRssMb: 90,
+  });
 
   test('alternates the build measured first, round by round', () => {
     expect([1, 2, 3, 4].map((r) => orderOfRound(r)[0])).toEqual(['baseline', 'candidate', 'baseline', 'candidate']);
+  });
+
+  test("counts order-store's state requests per order from its sidecar's own counts", () => {
+    const latencies = [
+      { metric: 'dapr_http_server_latency{method="POST",path="/v1.0/state/statestore",status="204"}', count: 300, meanMs: 1 },
+      { metric: 'dapr_http_server_latency{method="POST",path="/v1.0/state/statestore",status="409"}', count: 20, meanMs: 1 },
+      { metric: 'dapr_http_server_latency{method="GET",path="/v1.0/state/statestore/latest-order",status="200"}', count: 5, meanMs: 1 },
+      { metric: 'dapr_http_client_roundtrip_latency{method="POST",path="/neworder",status="201"}', count: 400, meanMs: 2 },
+    ];
+    expect(stateRequestsPerOrder(latencies)).toBe(0.8);
+    expect(stateRequestsPerOrder([])).toBe(0);
   });
 
   test('takes the median of the rounds, the lower middle one for an even count', () => {
