@@ -120,6 +120,7 @@ export class DaprSidecar {
     const what = `POST /v1.0/state/${store}/bulk`;
     // Gap: get() returns the value without its ETag; a bulk get of the one key returns both.
     const [entry]: Array<Record<string, unknown>> = await this.call(what, options, () => this.client.state.getBulk(store, [key]));
+    // The bulk answer itself is a 200; a failed read of the key is reported as the 500 a get would have been.
     if (typeof entry?.error === 'string' && entry.error !== '') throw new DaprHttpError(500, entry.error);
     if (entry?.data === undefined || entry.data === '') return undefined;
     if (typeof entry.etag !== 'string') throw new DaprHttpError(200, 'the state store sent no ETag', 'ERR_NO_ETAG');
