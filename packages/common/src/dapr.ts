@@ -118,7 +118,8 @@ export class DaprSidecar {
   /** The value stored under `key` with its ETag, for a compare-and-set; undefined when there is none. */
   async getStateEntry(store: string, key: string, options: CallOptions = {}): Promise<StateEntry | undefined> {
     const what = `POST /v1.0/state/${store}/bulk`;
-    // Gap: get() returns the value without its ETag; a bulk get of the one key returns both.
+    // Gap: get() returns the value without its ETag; a bulk get of the one key returns both. (daprd's
+    // metrics count it as a POST to the store's path, answered 200 where a save answers 204.)
     const [entry]: Array<Record<string, unknown>> = await this.call(what, options, () => this.client.state.getBulk(store, [key]));
     // The bulk answer itself is a 200; a failed read of the key is reported as the 500 a get would have been.
     if (typeof entry?.error === 'string' && entry.error !== '') throw new DaprHttpError(500, entry.error);
