@@ -80,7 +80,7 @@ async function versionOf(command: string, args: string[]): Promise<string> {
   }
 }
 
-async function describeMachine(): Promise<Record<string, string | number>> {
+export async function describeMachine(): Promise<Record<string, string | number>> {
   const autocannonPkg = JSON.parse(readFileSync(require.resolve('autocannon/package.json'), 'utf8')) as { version: string };
   return {
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -98,26 +98,18 @@ async function describeMachine(): Promise<Record<string, string | number>> {
   };
 }
 
-interface Rig {
-  redis: RedisServer;
-  sentry: Sentry;
-  storePort: number;
-  storeSidecar: Sidecar;
-  generatorSidecar: Sidecar;
-}
-
 /** POSTs one request and tells whether it came back 2xx: the path is ready end to end. */
-async function pathAnswers(url: string, body: string): Promise<boolean> {
+export async function pathAnswers(url: string, body: string): Promise<boolean> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5_000) });
   await res.arrayBuffer();
   return res.ok;
 }
 
-async function flushRedis(redis: RedisServer): Promise<void> {
+export async function flushRedis(redis: RedisServer): Promise<void> {
   await run('redis-cli', ['-h', redis.host, '-p', String(redis.port), 'FLUSHALL'], { timeout: 10_000 });
 }
 
-async function measureTarget(
+export async function measureTarget(
   name: TargetName,
   description: string,
   spec: { url: string; body: (orderId: string) => string; headers?: Record<string, string> },
@@ -159,20 +151,31 @@ async function measureTarget(
   return { name, description, levels };
 }
 
-/** Runs every measurement of `npm run bench` and returns the figures; stops everything it started. */
-export async function runBench(options: BenchOptions, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<BenchResults> {
-  if (options.build === 'dist' && options.compile) {
-    log('building dist/ (tsc -b)');
-    await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-b'], { cwd: repoRoot, timeout: 300_000 });
-  }
-  const machine = await describeMachine();
+/** What every target runs on: Redis, Sentry and the two sidecars (mTLS), on free ports, with the run's own name resolution. */
+export interface Rig {
+  redis: RedisServer;
+  sentry: Sentry;
+  /** The port the store's sidecar calls its app on: order-store, or the no-op app. */
+  storePort: number;
+  storeSidecar: Sidecar;
+  generatorSidecar: Sidecar;
+  /** order-generator's call: `POST /v1.0/invoke/order-store/method/neworder` on its sidecar. */
+  invokeUrl: string;
+  /** Stops everything the rig started and removes its scratch directories. */
+  stop(): Promise<void>;
+}
+
+export async function startRig(options: BenchOptions, log: (line: string) => void): Promise<Rig> {
   const cleanup: Array<{ stop(): Promise<unknown> }> = [];
-  const self: Watched = { name: 'load generator', pid: process.pid };
   const scratch: string[] = [];
   const scratchDir = (prefix: string) => {
     const dir = mkdtempSync(join(tmpdir(), prefix));
     scratch.push(dir);
     return dir;
+  };
+  const stop = async () => {
+    for (const part of cleanup.reverse()) await part.stop();
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   };
   try {
     log('starting Redis, Sentry and both sidecars (mTLS)');
@@ -194,11 +197,33 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     cleanup.push(storeSidecar);
     const generatorSidecar = await startSidecar({ appId: generatorAppId, sentry, env: daprEnv, configPath, ...daprLog(generatorAppId) });
     cleanup.push(generatorSidecar);
-    const rig: Rig = { redis, sentry, storePort, storeSidecar, generatorSidecar };
+    const invokeUrl = `http://127.0.0.1:${generatorSidecar.httpPort}/v1.0/invoke/${storeAppId}/method/${topology.newOrderMethod}`;
+    return { redis, sentry, storePort, storeSidecar, generatorSidecar, invokeUrl, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Compiles dist/ with `tsc -b` when the run measures it and was not told to skip that. */
+export async function compileIfAsked(options: BenchOptions, log: (line: string) => void): Promise<void> {
+  if (options.build === 'dist' && options.compile) {
+    log('building dist/ (tsc -b)');
+    await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-b'], { cwd: repoRoot, timeout: 300_000 });
+  }
+}
+
+/** Runs every measurement of `npm run bench` and returns the figures; stops everything it started. */
+export async function runBench(options: BenchOptions, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<BenchResults> {
+  await compileIfAsked(options, log);
+  const machine = await describeMachine();
+  const self: Watched = { name: 'load generator', pid: process.pid };
+  const rig = await startRig(options, log);
+  try {
+    const { redis, storePort, storeSidecar, generatorSidecar, invokeUrl } = rig;
 
     // order-store runs with deploy/order-store.yaml's settings: it logs every order, as in the cluster.
     const startStore = () => startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build, env: deployedEnv('order-store') });
-    const invokeUrl = `http://127.0.0.1:${generatorSidecar.httpPort}/v1.0/invoke/${storeAppId}/method/${topology.newOrderMethod}`;
     const invokeHeaders = { 'x-order-attempt': '1' };
 
     // What each target puts behind the sidecars (the app on the store's port) and what it measures.
@@ -285,8 +310,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
 
     return summarise(options, machine, { orderPath, invokeCeiling, stateCeiling }, redisResults, generator);
   } finally {
-    for (const part of cleanup.reverse()) await part.stop();
-    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+    await rig.stop();
   }
 }
 

@@ -48,12 +48,19 @@ async function stats(generator: AppProcess): Promise<PipelineStats> {
   return (await res.json()) as PipelineStats;
 }
 
-async function withGenerator<T>(sidecar: Sidecar, rate: number, build: AppBuild, work: (generator: AppProcess) => Promise<T>): Promise<T> {
+/** Which order-generator to run: its build, and the checkout it comes from (this one by default). */
+export interface GeneratorBuild {
+  build: AppBuild;
+  root?: string;
+}
+
+async function withGenerator<T>(sidecar: Sidecar, rate: number, app: GeneratorBuild, work: (generator: AppProcess) => Promise<T>): Promise<T> {
   const generator = await startOrderGenerator({
     daprHttpPort: sidecar.httpPort,
-    build,
+    build: app.build,
+    ...(app.root ? { root: app.root } : {}),
     // As deploy/order-generator.yaml runs it (logging every order), at the rate under test.
-    env: { ...deployedEnv('order-generator'), ORDERS_PER_SECOND: String(rate) },
+    env: { ...deployedEnv('order-generator', app.root), ORDERS_PER_SECOND: String(rate) },
   });
   try {
     return await work(generator);
@@ -63,8 +70,8 @@ async function withGenerator<T>(sidecar: Sidecar, rate: number, build: AppBuild,
 }
 
 /** Runs order-generator at one rate for stepSec (after a short settling time) and reads its counters. */
-async function step(sidecar: Sidecar, rate: number, stepSec: number, build: AppBuild): Promise<RateStep> {
-  return withGenerator(sidecar, rate, build, async (generator) => {
+export async function measureRate(sidecar: Sidecar, rate: number, stepSec: number, app: GeneratorBuild): Promise<RateStep> {
+  return withGenerator(sidecar, rate, app, async (generator) => {
     await sleep(Math.min(2_000, stepSec * 250));
     const before = await stats(generator);
     const cpuBefore = cpuMsOf(generator.proc.pid) ?? 0;
@@ -107,7 +114,7 @@ export async function measureGenerator(
 ): Promise<GeneratorFigures> {
   const steps: RateStep[] = [];
   for (const rate of options.rates) {
-    const result = await step(sidecar, rate, options.stepSec, options.build);
+    const result = await measureRate(sidecar, rate, options.stepSec, options);
     steps.push(result);
     log(`  generator at ${rate}/s: accepted ${result.acceptedPerSec}/s, ${result.held ? 'held' : 'not held'} (retries ${result.retries}, backlog ${result.backlogAtEnd})`);
     if (!result.held) break;
@@ -116,7 +123,7 @@ export async function measureGenerator(
   const best = held.at(-1);
   const memoryRate = best?.configuredPerSec ?? steps[0]?.configuredPerSec ?? options.rates[0] ?? 10;
   log(`  generator memory: ${options.memorySec}s at ${memoryRate}/s`);
-  const memory = await withGenerator(sidecar, memoryRate, options.build, async (generator) => {
+  const memory = await withGenerator(sidecar, memoryRate, options, async (generator) => {
     const samples: Array<[number, number]> = [];
     const before = await stats(generator);
     const started = performance.now();

@@ -26,6 +26,11 @@ export interface BenchOptions {
   generatorMemorySec: number;
   /** Requests per redis-benchmark level; 0 means enough for about durationSec. */
   redisRequests: number;
+  /**
+   * A git ref to compare this checkout's apps with, in alternating rounds on the same sidecars;
+   * empty for the usual run against the ceilings.
+   */
+  baseline: string;
 }
 
 export const defaultOptions: BenchOptions = {
@@ -40,6 +45,7 @@ export const defaultOptions: BenchOptions = {
   generatorRates: [],
   generatorMemorySec: 60,
   redisRequests: 0,
+  baseline: '',
 };
 
 const fields: CliOption<BenchOptions>[] = [
@@ -54,7 +60,14 @@ const fields: CliOption<BenchOptions>[] = [
   { flag: '--generator-rates', env: 'BENCH_GENERATOR_RATES', apply: (o, v) => (o.generatorRates = numberList('generator-rates', v, 1)) },
   { flag: '--generator-memory', env: 'BENCH_GENERATOR_MEMORY', apply: (o, v) => (o.generatorMemorySec = numberIn('generator-memory', v, 1)) },
   { flag: '--redis-requests', env: 'BENCH_REDIS_REQUESTS', apply: (o, v) => (o.redisRequests = Math.round(numberIn('redis-requests', v, 0))) },
+  { flag: '--baseline', env: 'BENCH_BASELINE', apply: (o, v) => (o.baseline = gitRef(v)) },
 ];
+
+/** A ref as git takes it (a branch, tag or commit, `main~3`); anything else would reach git as an option. */
+function gitRef(value: string): string {
+  if (!/^[\w./~^@{}-]+$/.test(value) || value.startsWith('-')) throw new Error(`baseline: expected a git ref, got "${value}"`);
+  return value;
+}
 
 /** Defaults, then BENCH_* variables, then flags (`--duration 5` or `--duration=5`; `--no-compile` takes no value). */
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {

@@ -1,10 +1,21 @@
 import { runCommand } from '../harness/cli';
 import { runBench } from './bench';
+import { renderComparison, runComparison, writeComparison } from './compare';
 import { type BenchOptions, parseOptions } from './options';
 import { renderMarkdown, writeResults } from './report';
 
-/** `npm run bench`: measures, prints the table, writes latest.json, latest.md and latest.svg. */
+/**
+ * `npm run bench`: measures, prints the table, writes latest.json, latest.md and latest.svg.
+ * With `--baseline <ref>`: compares this checkout's apps with that commit's, writes compare.json and compare.md.
+ */
 async function main(options: BenchOptions): Promise<void> {
+  if (options.baseline) {
+    const results = await runComparison(options);
+    const files = writeComparison(results, options.outDir);
+    process.stdout.write(`${renderComparison(results)}\n`);
+    process.stdout.write(`wrote ${files.json} and ${files.markdown}\n`);
+    return;
+  }
   const results = await runBench(options);
   const files = writeResults(results, options.outDir);
   process.stdout.write(`${renderMarkdown(results)}\n`);

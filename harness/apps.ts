@@ -21,21 +21,23 @@ export interface AppOptions {
   port?: number;
   env?: NodeJS.ProcessEnv;
   build?: AppBuild;
+  /** The checkout to run the app from: this one by default, another commit's for a paired bench. */
+  root?: string;
   echo?: NodeJS.WritableStream;
 }
 
 /** Node's arguments: the image's own CMD for 'dist', so that its flags are measured too. */
-export function appCommand(app: 'order-store' | 'order-generator', build: AppBuild): { cwd: string; args: string[] } {
-  const cwd = join(repoRoot, 'apps', app);
+export function appCommand(app: 'order-store' | 'order-generator', build: AppBuild, root = repoRoot): { cwd: string; args: string[] } {
+  const cwd = join(root, 'apps', app);
   if (build === 'source') return { cwd, args: ['--conditions=development', '--import=tsx', 'src/main.ts'] };
-  const [command, ...args] = imageCmd(app);
+  const [command, ...args] = imageCmd(app, root);
   if (command !== 'node') throw new Error(`apps/${app}/Dockerfile: CMD must start node, not ${command}`);
   return { cwd, args };
 }
 
 async function startApp(app: 'order-store' | 'order-generator', options: AppOptions): Promise<AppProcess> {
   const port = options.port ?? (await freePort());
-  const { cwd, args } = appCommand(app, options.build ?? 'source');
+  const { cwd, args } = appCommand(app, options.build ?? 'source', options.root);
   const env = { ...process.env, LOG_LEVEL: 'warn', ...options.env, PORT: String(port), DAPR_HTTP_PORT: String(options.daprHttpPort) };
   const proc = startProcess(app, process.execPath, args, { cwd, env, echo: options.echo });
   const url = `http://127.0.0.1:${port}`;

@@ -15,24 +15,25 @@ interface Deployment {
 
 type DeployedApp = 'order-store' | 'order-generator';
 
-// The bench starts each app many times in one run; its manifest is read once.
-const readOnce = new Map<DeployedApp, Record<string, string>>();
+// The bench starts each app many times in one run; its manifest is read once per checkout.
+const readOnce = new Map<string, Record<string, string>>();
 
 /**
  * The settings an app's container gets in deploy/<app>.yaml, those written as plain values
  * (secrets are left out): to run an app here as the cluster runs it, LOG_LEVEL included.
+ * `root` is the checkout whose manifests to read.
  */
-export function deployedEnv(app: DeployedApp): Record<string, string> {
-  let env = readOnce.get(app);
+export function deployedEnv(app: DeployedApp, root = repoRoot): Record<string, string> {
+  const file = join(root, 'deploy', `${app}.yaml`);
+  let env = readOnce.get(file);
   if (!env) {
-    env = readDeployedEnv(app);
-    readOnce.set(app, env);
+    env = readDeployedEnv(app, file);
+    readOnce.set(file, env);
   }
   return { ...env };
 }
 
-function readDeployedEnv(app: DeployedApp): Record<string, string> {
-  const file = join(repoRoot, 'deploy', `${app}.yaml`);
+function readDeployedEnv(app: DeployedApp, file: string): Record<string, string> {
   const deployment = parseAllDocuments(readFileSync(file, 'utf8'))
     .map((doc) => doc.toJS() as Deployment | null)
     .find((object) => object?.kind === 'Deployment');

@@ -311,13 +311,13 @@ function nodeMajorOf(image: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-export function dockerfileOf(app: ImageApp): string {
-  return join(repoRoot, 'apps', app, 'Dockerfile');
+export function dockerfileOf(app: ImageApp, root = repoRoot): string {
+  return join(root, 'apps', app, 'Dockerfile');
 }
 
-/** The final stage's CMD: how the image starts the app, Node flags included. */
-export function imageCmd(app: ImageApp): string[] {
-  const path = dockerfileOf(app);
+/** The final stage's CMD: how the image starts the app, Node flags included; `root` is the checkout to read. */
+export function imageCmd(app: ImageApp, root = repoRoot): string[] {
+  const path = dockerfileOf(app, root);
   const final = parseDockerfile(readFileSync(path, 'utf8'), path).at(-1);
   const cmd = final?.instructions.filter((i) => i.keyword === 'CMD').at(-1);
   if (!cmd) throw new Error(`${path}: the final stage has no CMD`);

@@ -1,4 +1,9 @@
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type LevelFigures, type TargetFigures, type TargetName, pairedMedianRound, summarise } from '../../bench/bench';
+import { linkNodeModules, sameInstalledPackages } from '../../bench/checkout';
+import { type ComparedLevel, type PathFigures, median, orderOfRound, stateRequestsPerOrder, summariseComparison } from '../../bench/compare';
 import type { GeneratorFigures } from '../../bench/generator';
 import { defaultOptions } from '../../bench/options';
 import { cpuAttribution } from '../../bench/report';
@@ -89,5 +94,87 @@ describe('cpuAttribution', () => {
     expect(attribution).toEqual({ connections: 4, orderPath: 2.865, ceilings: 2.259, orderStoreAdds: 0.3, daprAndRedisAdd: 0.342, loadGeneratorAdds: -0.036 });
     // The three parts account for the whole difference.
     expect(attribution!.orderStoreAdds + attribution!.daprAndRedisAdd + attribution!.loadGeneratorAdds).toBeCloseTo(attribution!.orderPath - attribution!.ceilings, 6);
+  });
+});
+
+describe('the paired comparison of two builds', () => {
+  const path = (rps: number): PathFigures => ({
+    rps,
+    p50Ms: 1,
+    p99Ms: 2,
+    errors: 0,
+    storeCpuMsPerOrder: 0.5,
+    pathCpuMsPerOrder: 3,
+    cpuMsPerOrder: { 'order-store': 0.5 },
+    stateRequestsPerOrder: 0.8,
+    storePeakRssMb: 90,
+  });
+
+  test('alternates the build measured first, round by round', () => {
+    expect([1, 2, 3, 4].map((r) => orderOfRound(r)[0])).toEqual(['baseline', 'candidate', 'baseline', 'candidate']);
+  });
+
+  test("counts order-store's state requests per order from its sidecar's own counts", () => {
+    const latencies = [
+      { metric: 'dapr_http_server_latency{method="POST",path="/v1.0/state/statestore",status="204"}', count: 300, meanMs: 1 },
+      { metric: 'dapr_http_server_latency{method="POST",path="/v1.0/state/statestore",status="409"}', count: 20, meanMs: 1 },
+      { metric: 'dapr_http_server_latency{method="GET",path="/v1.0/state/statestore/latest-order",status="200"}', count: 5, meanMs: 1 },
+      { metric: 'dapr_http_client_roundtrip_latency{method="POST",path="/neworder",status="201"}', count: 400, meanMs: 2 },
+    ];
+    expect(stateRequestsPerOrder(latencies)).toBe(0.8);
+    expect(stateRequestsPerOrder([])).toBe(0);
+  });
+
+  test('takes the median of the rounds, the lower middle one for an even count', () => {
+    expect(median([1.02, 0.91, 0.97])).toBe(0.97);
+    expect(median([1.02, 0.91, 0.97, 0.95])).toBe(0.95);
+  });
+
+  test('checks the candidate against the throughput floor, errors and the RSS limit', () => {
+    const levels: ComparedLevel[] = [
+      { connections: 4, rounds: [{ first: 'baseline', baseline: path(500), candidate: path(470), ratio: 0.94 }], medianRatio: 0.94 },
+      { connections: 16, rounds: [{ first: 'baseline', baseline: path(800), candidate: { ...path(700), errors: 2 }, ratio: 0.875 }], medianRatio: 0.875 },
+    ];
+    const results = summariseComparison({ ...defaultOptions, baseline: 'main' }, {}, { baseline: { ref: 'main', commit: 'abc' }, candidate: { ref: 'this checkout', commit: 'def' } }, levels, []);
+    expect(results.checks.map((c) => [c.pass, c.detail])).toEqual([
+      [false, 'c=4: 0.94, c=16: 0.875'],
+      [true, 'none in any round'],
+      [false, 'c=16: 2'],
+      [true, '90 MB (baseline 90 MB)'],
+      // No generator figures: a peak of 0 is no measurement, not a pass.
+      [false, '0 MB (baseline 0 MB)'],
+    ]);
+  });
+});
+
+describe('checking out a baseline', () => {
+  const lock = (packages: Record<string, object>) => JSON.stringify({ lockfileVersion: 3, packages });
+
+  test('shares node_modules when both lockfiles install the same packages, whoever declares them', () => {
+    const installed = { 'node_modules/pino': { version: '10.4.0', integrity: 'sha512-a' }, 'node_modules/@orders/common': { resolved: 'packages/common', link: true } };
+    const asDev = { ...installed, 'node_modules/pino': { version: '10.4.0', integrity: 'sha512-a', dev: true }, '': { devDependencies: { pino: '^10' } } };
+    expect(sameInstalledPackages(lock(installed), lock(asDev))).toBe(true);
+    expect(sameInstalledPackages(lock(installed), lock({ ...installed, 'node_modules/pino': { version: '10.5.0', integrity: 'sha512-b' } }))).toBe(false);
+    expect(sameInstalledPackages(lock(installed), lock({ ...installed, 'node_modules/zod': { version: '4.6.7' } }))).toBe(false);
+  });
+
+  test("links each installed package, but makes the workspaces' links again inside the checkout", () => {
+    const from = mkdtempSync(join(tmpdir(), 'orders-link-from-'));
+    const to = mkdtempSync(join(tmpdir(), 'orders-link-to-'));
+    try {
+      mkdirSync(join(from, 'node_modules/@orders'), { recursive: true });
+      mkdirSync(join(from, 'node_modules/@types/node'), { recursive: true });
+      mkdirSync(join(from, 'node_modules/pino'), { recursive: true });
+      mkdirSync(join(from, 'packages/common'), { recursive: true });
+      symlinkSync('../../packages/common', join(from, 'node_modules/@orders/common'));
+      mkdirSync(join(to, 'packages/common'), { recursive: true });
+      linkNodeModules(from, to);
+      expect(realpathSync(join(to, 'node_modules/@orders/common'))).toBe(realpathSync(join(to, 'packages/common')));
+      expect(realpathSync(join(to, 'node_modules/pino'))).toBe(realpathSync(join(from, 'node_modules/pino')));
+      expect(realpathSync(join(to, 'node_modules/@types'))).toBe(realpathSync(join(from, 'node_modules/@types')));
+    } finally {
+      rmSync(from, { recursive: true, force: true });
+      rmSync(to, { recursive: true, force: true });
+    }
   });
 });

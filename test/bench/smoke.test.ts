@@ -1,42 +1,44 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BenchResults, runBench } from '../../bench/bench';
-import { defaultOptions } from '../../bench/options';
+import { type CompareResults, runComparison, writeComparison } from '../../bench/compare';
+import { type BenchOptions, defaultOptions } from '../../bench/options';
 import { renderMarkdown, writeResults } from '../../bench/report';
 import { runningProcesses, stopAll } from '../../harness/processes';
 
-// Keeps `npm run bench` working: every part of it runs for a second or two, and only the shape of
-// what it reports is checked. Timings are never asserted; this machine is shared.
-describe('npm run bench, in miniature', () => {
-  const outDir = mkdtempSync(join(tmpdir(), 'orders-bench-smoke-'));
-  let results: BenchResults;
+/** Every part of a run for a second or two, from source (nothing to compile), two rounds. */
+const miniature = (outDir: string): BenchOptions => ({
+  ...defaultOptions,
+  durationSec: 1,
+  rounds: 2,
+  warmupSec: 0,
+  build: 'source',
+  compile: false,
+  outDir,
+  generatorStepSec: 1,
+});
 
-  beforeAll(async () => {
-    results = await runBench(
-      {
-        ...defaultOptions,
-        levels: [1, 2],
-        durationSec: 1,
-        rounds: 2,
-        warmupSec: 0,
-        build: 'source',
-        compile: false,
-        outDir,
-        generatorStepSec: 1,
-        generatorRates: [5, 10],
-        generatorMemorySec: 3,
-        redisRequests: 2_000,
-      },
-      () => undefined,
-    );
-  }, 240_000);
-
+/** A fresh output directory for one describe block, removed with what the run left running. */
+function scratchOutDir(prefix: string): string {
+  const outDir = mkdtempSync(join(tmpdir(), prefix));
   afterAll(async () => {
     await stopAll(3_000);
     expect(runningProcesses()).toEqual([]);
     rmSync(outDir, { recursive: true, force: true });
   });
+  return outDir;
+}
+
+// Keeps `npm run bench` working: every part of it runs for a second or two, and only the shape of
+// what it reports is checked. Timings are never asserted; this machine is shared.
+describe('npm run bench, in miniature', () => {
+  const outDir = scratchOutDir('orders-bench-smoke-');
+  let results: BenchResults;
+
+  beforeAll(async () => {
+    results = await runBench({ ...miniature(outDir), levels: [1, 2], generatorRates: [5, 10], generatorMemorySec: 3, redisRequests: 2_000 }, () => undefined);
+  }, 240_000);
 
   test('every target reports every level with figures', () => {
     for (const target of Object.values(results.targets)) {
@@ -86,5 +88,49 @@ describe('npm run bench, in miniature', () => {
     expect(readFileSync(files.chart, 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\n$/);
     expect(existsSync(join(outDir, 'latest.json'))).toBe(true);
     expect(renderMarkdown(results)).toContain('| 2 |');
+  });
+});
+
+// `npm run bench -- --baseline <ref>` in miniature: this checkout's apps against HEAD's, from
+// source so that the baseline needs no build. Again only the shape of the figures is checked.
+describe('npm run bench -- --baseline, in miniature', () => {
+  const outDir = scratchOutDir('orders-bench-compare-');
+  const baselineDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith('orders-baseline-'));
+  let dirsBefore: string[];
+  let results: CompareResults;
+
+  beforeAll(async () => {
+    dirsBefore = baselineDirs();
+    results = await runComparison({ ...miniature(outDir), levels: [2], generatorRates: [10], baseline: 'HEAD' }, () => undefined);
+  }, 240_000);
+
+  test('each round measures both builds, the first one alternating, with their ratio', () => {
+    expect(results.builds.baseline.ref).toBe('HEAD');
+    const [level] = results.levels;
+    expect(level!.connections).toBe(2);
+    expect(level!.rounds.map((r) => r.first)).toEqual(['baseline', 'candidate']);
+    for (const r of level!.rounds) {
+      expect(r.baseline.rps).toBeGreaterThan(0);
+      expect(r.candidate.rps).toBeGreaterThan(0);
+      expect(r.ratio).toBeCloseTo(r.candidate.rps / r.baseline.rps, 2);
+      expect(r.candidate.storeCpuMsPerOrder).toBeGreaterThan(0);
+    }
+    expect(level!.medianRatio).toBe(Math.min(...level!.rounds.map((r) => r.ratio)));
+  });
+
+  test('order-generator of each build runs at the same rate, and each app of each build has a peak RSS', () => {
+    expect(results.generator.map((g) => g.ratePerSec)).toEqual([10]);
+    expect(results.generator[0]!.rounds).toHaveLength(2);
+    for (const build of ['baseline', 'candidate'] as const) {
+      expect(results.peakRssMb[build]['order-store']).toBeGreaterThan(0);
+      expect(results.peakRssMb[build]['order-generator']).toBeGreaterThan(0);
+    }
+  });
+
+  test('compare.json and compare.md are written, and the baseline checkout is gone', () => {
+    const files = writeComparison(results, outDir);
+    expect(JSON.parse(readFileSync(files.json, 'utf8'))).toMatchObject({ levels: expect.any(Array) });
+    expect(readFileSync(files.markdown, 'utf8')).toContain('candidate ÷ baseline');
+    expect(baselineDirs()).toEqual(dirsBefore);
   });
 });

@@ -1,6 +1,10 @@
 import { type Server, createServer } from 'node:http';
 import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
 import { DaprHttpError, DaprSidecar, DaprUnreachableError, topology } from '@orders/common';
+import { newOrder } from '../../apps/order-generator/src/new-order';
+import { daprSender } from '../../apps/order-generator/src/sender';
+import { OrderBook } from '../../apps/order-store/src/orders';
+import { DaprOrderState } from '../../apps/order-store/src/state';
 import { type Sidecar, startSidecar, storeAppId } from '../../harness/daprd';
 import { freePort, runningProcesses } from '../../harness/processes';
 import { type RedisServer, startRedis } from '../../harness/redis';
@@ -8,17 +12,22 @@ import { type RedisServer, startRedis } from '../../harness/redis';
 const API_TOKEN = 'sidecar-client-test-token';
 const store = topology.stateStore;
 
-/** The app behind the sidecar: healthy, answers /teapot with 418, and never answers /stall. */
+/**
+ * The app behind the sidecar: healthy, answers /teapot with 418, /refuse with 400, /unavailable
+ * with 503, and never answers /stall.
+ */
 function startApp(port: number): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/healthz') res.writeHead(200).end('ok');
     else if (req.url === '/teapot') res.writeHead(418, { 'content-type': 'text/plain' }).end('short and stout');
+    else if (req.url === '/refuse') res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"code":"invalid_order"}}');
+    else if (req.url === '/unavailable') res.writeHead(503).end('try later');
     // /stall: keep the request open until the test ends.
   });
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
 }
 
-describe('DaprSidecar against a real daprd', () => {
+describe('DaprSidecar (the Dapr JS SDK adapter) against a real daprd', () => {
   let redis: RedisServer;
   let app: Server;
   let daprd: Sidecar;
@@ -71,6 +80,58 @@ describe('DaprSidecar against a real daprd', () => {
     expect(res).toMatchObject({ status: 418, body: 'short and stout' });
   });
 
+  test('a stored value comes with its ETag, and a write naming that ETag replaces it once', async () => {
+    expect(await sidecar.getStateEntry(store, 'client-cas')).toBeUndefined();
+    await sidecar.saveState(store, [{ key: 'client-cas', value: { n: 1 } }]);
+    const entry = await sidecar.getStateEntry(store, 'client-cas');
+    expect(entry).toEqual({ value: { n: 1 }, etag: expect.any(String) });
+    const replace = (n: number) =>
+      sidecar.saveState(store, [{ key: 'client-cas', value: { n }, etag: entry!.etag, options: { concurrency: 'first-write', consistency: 'strong' } }]);
+    await replace(2);
+    // The ETag moved on with that write: the same compare-and-set again is refused.
+    await expect(replace(3)).rejects.toMatchObject({ name: 'DaprHttpError', status: 409 });
+    expect(await sidecar.getState(store, 'client-cas')).toEqual({ n: 2 });
+  });
+
+  // What each kind of answer leads to in the apps, through the adapter and the real sidecar.
+  describe('error mapping', () => {
+    test('an ETag mismatch (409) is the duplicate path: a resent order is reported, not stored twice', async () => {
+      const state = new DaprOrderState(sidecar, store);
+      const book = new OrderBook(state);
+      const order = { orderId: 'mapping-1', customer: 'ada' };
+      expect(await book.accept(order)).toBe('created');
+      expect(await book.accept(order)).toBe('duplicate');
+      expect(await book.accept({ ...order, customer: 'grace' })).toBe('conflict');
+      expect(await state.insert({ ...order, acceptedAt: new Date().toISOString() })).toBe(false);
+      await book.flushLatest();
+    });
+
+    test("a 4xx from the store drops the order: order-generator does not send it again", async () => {
+      const send = daprSender(sidecar, storeAppId, 'refuse', 5_000);
+      expect(await send(newOrder('mapping-2'), 1)).toEqual({ kind: 'rejected', status: 400, reason: '{"error":{"code":"invalid_order"}}' });
+    });
+
+    // One call: the resiliency policy retries it three times, and five failures in a row would
+    // open the circuit breaker for the rest of this file.
+    test('a 5xx is retried by order-generator', async () => {
+      const send = daprSender(sidecar, storeAppId, 'unavailable', 20_000);
+      const delivery = await send(newOrder('mapping-3'), 1);
+      expect(delivery).toMatchObject({ kind: 'retry' });
+      expect(delivery.kind === 'retry' && delivery.status).toBeGreaterThanOrEqual(500);
+      // A success closes the run of failures again.
+      expect((await sidecar.invoke(storeAppId, 'teapot', {})).status).toBe(418);
+    });
+
+    test('no sidecar at all is retried too', async () => {
+      const nowhere = new DaprSidecar({ host: '127.0.0.1', httpPort: await freePort() });
+      try {
+        expect(await daprSender(nowhere, storeAppId, 'neworder', 2_000)(newOrder('mapping-4'), 1)).toMatchObject({ kind: 'retry' });
+      } finally {
+        nowhere.close();
+      }
+    });
+  });
+
   test('a call without the API token is refused with 401', async () => {
     const anonymous = new DaprSidecar({ host: '127.0.0.1', httpPort: daprd.httpPort });
     try {
@@ -82,13 +143,13 @@ describe('DaprSidecar against a real daprd', () => {
     }
   });
 
-  test('a call that gets no answer in time is aborted', async () => {
+  test('a call that gets no answer in time is given up on', async () => {
     const started = Date.now();
     const stalled = await sidecar.invoke(storeAppId, 'stall', {}, { timeoutMs: 300 }).catch((error: unknown) => error);
     expect(stalled).toBeInstanceOf(DaprUnreachableError);
     expect(String(stalled)).toContain('no answer within 300ms');
     expect(Date.now() - started).toBeLessThan(5_000);
-    // The aborted call did not spoil the pool: the next one is answered.
+    // The abandoned call did not spoil the pool: the next one is answered.
     expect((await sidecar.invoke(storeAppId, 'teapot', {})).status).toBe(418);
   });
 

@@ -1,4 +1,13 @@
-import { Agent, type IncomingHttpHeaders, request } from 'node:http';
+import Module from 'node:module';
+import type DaprClient from '@dapr/dapr/implementation/Client/DaprClient';
+import type HTTPClient from '@dapr/dapr/implementation/Client/HTTPClient/HTTPClient';
+import HTTPClientInvoker from '@dapr/dapr/implementation/Client/HTTPClient/invoker';
+import HTTPClientState from '@dapr/dapr/implementation/Client/HTTPClient/state';
+import { HttpMethod } from '@dapr/dapr/enum/HttpMethod.enum';
+import { StateConcurrencyEnum } from '@dapr/dapr/enum/StateConcurrency.enum';
+import { StateConsistencyEnum } from '@dapr/dapr/enum/StateConsistency.enum';
+import type { KeyValuePairType } from '@dapr/dapr/types/KeyValuePair.type';
+import { LogLevel } from '@dapr/dapr/types/logger/LogLevel';
 import type { Logger } from './logger';
 
 export interface SidecarAddress {
@@ -22,15 +31,17 @@ export interface StateEntry {
   etag: string;
 }
 
+/** What the invoked app (or Dapr, on its behalf) answered. */
 export interface SidecarResponse {
+  /** The error's status; every success is 200, as the SDK does not say which 2xx it was. */
   status: number;
-  headers: IncomingHttpHeaders;
   body: string;
 }
 
 export interface CallOptions {
+  /** Sent with the call (invoke only: the SDK's state calls take no headers). */
   headers?: Record<string, string>;
-  /** The whole call, connect to last byte; the request is aborted when it runs out. */
+  /** How long to wait for the answer; past it the call fails with DaprUnreachableError. */
   timeoutMs?: number;
 }
 
@@ -56,18 +67,33 @@ export class DaprUnreachableError extends Error {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+const CONCURRENCY = { 'first-write': StateConcurrencyEnum.CONCURRENCY_FIRST_WRITE, 'last-write': StateConcurrencyEnum.CONCURRENCY_LAST_WRITE };
+const CONSISTENCY = { eventual: StateConsistencyEnum.CONSISTENCY_EVENTUAL, strong: StateConsistencyEnum.CONSISTENCY_STRONG };
+
 /**
- * The app's own sidecar, over Dapr's HTTP API (v1.0). Both apps make only a few kinds of call on
- * every order, so this is a keep-alive node:http client rather than the Dapr JS SDK: importing the
- * SDK alone costs about 50 MB of memory, and with it order-store spent a third more CPU per order
- * (the README's Performance section has the figures).
+ * The app's own Dapr sidecar, through the Dapr JS SDK (`@dapr/dapr`) over HTTP: `client.state`
+ * and `client.invoker` are what `new DaprClient({ communicationProtocol: HTTP })` builds. This
+ * class adapts them to what the apps need; each place where the SDK falls short says so (Gap).
  */
 export class DaprSidecar {
-  private readonly agent = new Agent({ keepAlive: true, scheduling: 'lifo' });
-  private readonly baseHeaders: Record<string, string>;
+  private readonly http: HTTPClient;
+  private readonly client: Pick<DaprClient, 'state' | 'invoker'>;
 
   constructor(private readonly address: SidecarAddress) {
-    this.baseHeaders = address.apiToken ? { 'dapr-api-token': address.apiToken } : {};
+    const SdkHttpClient = loadSdkHttpClient();
+    this.http = new SdkHttpClient({
+      daprHost: address.host,
+      daprPort: String(address.httpPort),
+      ...(address.apiToken ? { daprApiToken: address.apiToken } : {}),
+      // Every failure reaches our caller as an exception, which it logs as JSON with its context;
+      // the SDK's own console line (one per refused insert) would only repeat it.
+      logger: { level: LogLevel.Error, service: { error() {}, warn() {}, info() {}, verbose() {}, debug() {} } },
+    });
+    // Gap: before its first call the SDK runs start(), which polls /metadata (answered before
+    // the sidecar's components are ready) and gives up after 60 tries. The apps instead wait with
+    // waitUntilReady for as long as it takes, or answer 503 until the sidecar is ready.
+    this.http.setIsInitialized(true);
+    this.client = { state: new HTTPClientState(this.http), invoker: new HTTPClientInvoker(this.http) };
   }
 
   get endpoint(): string {
@@ -76,26 +102,30 @@ export class DaprSidecar {
 
   /** Saves every item; an ETag mismatch (first-write refused) is a DaprHttpError with status 409. */
   async saveState(store: string, items: StateItem[], options: CallOptions = {}): Promise<void> {
-    const res = await this.call('POST', `/v1.0/state/${store}`, JSON.stringify(items), options);
-    if (res.status !== 204 && res.status !== 200) throw httpError(res);
+    const what = `POST /v1.0/state/${store}`;
+    // Gap: save() answers a failure with `{ error }` instead of throwing it.
+    const { error } = await this.call(what, options, () => this.client.state.save(store, items.map(toSdkItem)));
+    if (error) throw sidecarError(what, error);
   }
 
   /** The value stored under `key`, or undefined when there is none. */
   async getState(store: string, key: string, options: CallOptions = {}): Promise<unknown> {
-    const res = await this.call('GET', `/v1.0/state/${store}/${encodeURIComponent(key)}`, undefined, options);
-    if (res.status === 204 || (res.status === 200 && res.body === '')) return undefined;
-    if (res.status !== 200) throw httpError(res);
-    return JSON.parse(res.body) as unknown;
+    // Gap: get() puts the key into the URL as it is, and answers an absent key with ''.
+    const value = await this.call(`GET /v1.0/state/${store}/${key}`, options, () => this.client.state.get(store, encodeURIComponent(key)));
+    return value === '' ? undefined : value;
   }
 
   /** The value stored under `key` with its ETag, for a compare-and-set; undefined when there is none. */
   async getStateEntry(store: string, key: string, options: CallOptions = {}): Promise<StateEntry | undefined> {
-    const res = await this.call('GET', `/v1.0/state/${store}/${encodeURIComponent(key)}`, undefined, options);
-    if (res.status === 204 || (res.status === 200 && res.body === '')) return undefined;
-    if (res.status !== 200) throw httpError(res);
-    const etag = res.headers.etag;
-    if (typeof etag !== 'string') throw new DaprHttpError(res.status, 'the state store sent no ETag', 'ERR_NO_ETAG');
-    return { value: JSON.parse(res.body) as unknown, etag };
+    const what = `POST /v1.0/state/${store}/bulk`;
+    // Gap: get() returns the value without its ETag; a bulk get of the one key returns both. (daprd's
+    // metrics count it as a POST to the store's path, answered 200 where a save answers 204.)
+    const [entry]: Array<Record<string, unknown>> = await this.call(what, options, () => this.client.state.getBulk(store, [key]));
+    // The bulk answer itself is a 200; a failed read of the key is reported as the 500 a get would have been.
+    if (typeof entry?.error === 'string' && entry.error !== '') throw new DaprHttpError(500, entry.error);
+    if (entry?.data === undefined || entry.data === '') return undefined;
+    if (typeof entry.etag !== 'string') throw new DaprHttpError(200, 'the state store sent no ETag', 'ERR_NO_ETAG');
+    return { value: entry.data, etag: entry.etag };
   }
 
   /**
@@ -103,14 +133,26 @@ export class DaprSidecar {
    * status: a 4xx from the called app means something different from one from Dapr, and the
    * caller decides. Throws DaprUnreachableError only when no answer came.
    */
-  invoke(appId: string, method: string, body: unknown, options: CallOptions = {}): Promise<SidecarResponse> {
-    return this.call('POST', `/v1.0/invoke/${appId}/method/${method}`, JSON.stringify(body), options);
+  async invoke(appId: string, method: string, body: object, options: CallOptions = {}): Promise<SidecarResponse> {
+    const what = `POST /v1.0/invoke/${appId}/method/${method}`;
+    try {
+      const answer = await this.call(what, options, () =>
+        this.client.invoker.invoke(appId, method, HttpMethod.POST, body, { headers: { ...options.headers } }),
+      );
+      return { status: 200, body: typeof answer === 'string' ? answer : JSON.stringify(answer) };
+    } catch (error) {
+      if (error instanceof DaprHttpError) return { status: error.status, body: error.body };
+      throw error;
+    }
   }
 
   /** True once the sidecar says it can reach its components and the control plane. */
   async isReady(timeoutMs = 2_000): Promise<boolean> {
     try {
-      return (await this.call('GET', '/v1.0/healthz/outbound', undefined, { timeoutMs })).status === 204;
+      // Gap: the SDK's health check asks /metadata, which answers before the sidecar is ready;
+      // /healthz/outbound is Dapr's readiness for apps, asked through the SDK's own transport.
+      await this.call('GET /v1.0/healthz/outbound', { timeoutMs }, () => this.http.execute('/healthz/outbound', { method: 'GET' }, false));
+      return true;
     } catch {
       return false;
     }
@@ -129,51 +171,105 @@ export class DaprSidecar {
     }
   }
 
-  /** Closes the pooled connections so that the process can exit. */
+  /** Closes the pooled connections so that the process can exit (the SDK shares one pool per process). */
   close(): void {
-    this.agent.destroy();
+    void this.http.stop();
   }
 
-  private call(method: string, path: string, body: string | undefined, options: CallOptions): Promise<SidecarResponse> {
+  /**
+   * Gap: the SDK's calls take no timeout or abort signal. What times out a slow app or state
+   * store is the resiliency policy (components/resiliency.yaml): the sidecar answers 500 when
+   * its timeout runs out. This deadline is the backstop for a sidecar that does not answer at
+   * all: the caller stops waiting, and the request is left to finish or fail on its own.
+   */
+  private async call<T>(what: string, options: CallOptions, request: () => Promise<T>): Promise<T> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const headers: Record<string, string | number> = { ...this.baseHeaders, ...options.headers };
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = Buffer.byteLength(body);
-    }
-    return new Promise((resolve, reject) => {
-      const req = request(
-        { host: this.address.host, port: this.address.httpPort, method, path, headers, agent: this.agent },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            clearTimeout(timer);
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
-          });
-          res.on('error', fail);
-        },
-      );
-      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs}ms`)), timeoutMs);
-      function fail(error: Error) {
-        clearTimeout(timer);
-        reject(new DaprUnreachableError(`${method} ${path} to the Dapr sidecar failed: ${error.message}`, error));
-      }
-      req.on('error', fail);
-      req.end(body);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new DaprUnreachableError(`${what} to the Dapr sidecar failed: no answer within ${timeoutMs}ms`)), timeoutMs);
     });
+    try {
+      return await Promise.race([request(), deadline]);
+    } catch (error) {
+      throw sidecarError(what, error);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
-function httpError(res: SidecarResponse): DaprHttpError {
-  let errorCode: string | undefined;
-  try {
-    const parsed: unknown = JSON.parse(res.body);
-    if (typeof parsed === 'object' && parsed !== null && 'errorCode' in parsed && typeof parsed.errorCode === 'string') {
-      errorCode = parsed.errorCode;
-    }
-  } catch {
-    // Not Dapr's JSON error body; the status says enough.
+function toSdkItem(item: StateItem): KeyValuePairType {
+  const { options, ...entry } = item;
+  if (!options) return entry;
+  return {
+    ...entry,
+    options: {
+      concurrency: options.concurrency ? CONCURRENCY[options.concurrency] : StateConcurrencyEnum.CONCURRENCY_UNSPECIFIED,
+      consistency: options.consistency ? CONSISTENCY[options.consistency] : StateConsistencyEnum.CONSISTENCY_UNSPECIFIED,
+    },
+  };
+}
+
+/**
+ * Gap: the SDK reports an error status as `Error('{"error":..,"error_msg":<body>,"status":..}')`
+ * and a network failure as node-fetch's own error; this tells the two apart.
+ */
+function sidecarError(what: string, error: unknown): DaprHttpError | DaprUnreachableError {
+  if (error instanceof DaprHttpError || error instanceof DaprUnreachableError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const answer = parseJsonObject(message);
+  if (answer && typeof answer.status === 'number') {
+    const body = typeof answer.error_msg === 'string' ? answer.error_msg : '';
+    const errorCode = parseJsonObject(body)?.errorCode;
+    return new DaprHttpError(answer.status, body, typeof errorCode === 'string' ? errorCode : undefined);
   }
-  return new DaprHttpError(res.status, res.body, errorCode);
+  return new DaprUnreachableError(`${what} to the Dapr sidecar failed: ${message}`, error);
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  if (!text.startsWith('{')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type SdkHttpClientClass = typeof import('@dapr/dapr/implementation/Client/HTTPClient/HTTPClient').default;
+let sdkHttpClient: SdkHttpClientClass | undefined;
+
+/**
+ * Gap: the SDK's HTTP client module requires the package's index (for DaprClient.start(), which
+ * we do not call), and the index loads everything else: the gRPC client, its protobufs, the
+ * server side with express, actors, workflows. That is about 30 MB more resident memory per app
+ * than the HTTP client alone (bench/README.md has the figures). So the index is put in Node's
+ * module cache as a placeholder that loads the real one on first use; nothing here uses it.
+ * Where the cache cannot be written (jest keeps its own), the index loads whole, as usual.
+ */
+function loadSdkHttpClient(): SdkHttpClientClass {
+  if (!sdkHttpClient) {
+    const indexPath = require.resolve('@dapr/dapr');
+    if (!require.cache[indexPath]) {
+      const placeholder = new Module(indexPath);
+      placeholder.filename = indexPath;
+      placeholder.loaded = true;
+      let index: Record<string | symbol, unknown> | undefined;
+      const realIndex = () => {
+        if (!index) {
+          if (require.cache[indexPath] === placeholder) delete require.cache[indexPath];
+          index = require(indexPath) as Record<string | symbol, unknown>;
+        }
+        return index;
+      };
+      placeholder.exports = new Proxy({}, { get: (_target, name) => realIndex()[name], has: (_target, name) => name in realIndex() });
+      try {
+        require.cache[indexPath] = placeholder;
+      } catch {
+        // A module registry that refuses entries: the index loads with the client.
+      }
+    }
+    sdkHttpClient = (require('@dapr/dapr/implementation/Client/HTTPClient/HTTPClient') as typeof import('@dapr/dapr/implementation/Client/HTTPClient/HTTPClient')).default;
+  }
+  return sdkHttpClient;
 }
