@@ -39,6 +39,13 @@ describe('ORDER_STORE_REPLICAS: the run file npm start writes', () => {
     expect(new Set(runFile.apps.map((app) => app.appDirPath)).size).toBe(runFile.apps.length);
   });
 
+  test('every fixed port is below the range outgoing connections take their local ports from', () => {
+    // Linux's default 32768-60999; macOS and Windows start at 49152. An outgoing connection
+    // holding a sidecar's port made `dapr run` refuse to start in CI ("Port 50102 is not available").
+    const ports = runFile.apps.flatMap((app) => [app.appPort, app.daprHTTPPort, app.daprGRPCPort, app.metricsPort].filter((port) => port !== undefined));
+    expect(ports.filter((port) => port >= 32768)).toEqual([]);
+  });
+
   test('every path is absolute, since the CLI reads them relative to the run file', () => {
     expect(isAbsolute(String(runFile.common.resourcesPath))).toBe(true);
     expect(isAbsolute(String(runFile.common.configFilePath))).toBe(true);
