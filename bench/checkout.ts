@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { AppBuild } from '../harness/apps';
 import { repoRoot } from '../harness/daprd';
@@ -86,19 +86,13 @@ export function linkNodeModules(from: string, to: string): void {
     mkdirSync(target, { recursive: true });
     for (const name of readdirSync(source)) {
       const entry = join(source, name);
-      const stat = lstatSync(entry);
-      if (stat.isSymbolicLink()) {
-        const pointsTo = readlinkSync(entry);
-        const inside = !isAbsolute(pointsTo) && !relative(from, resolve(source, pointsTo)).startsWith('..');
-        if (inside && !dir.endsWith('.bin')) {
-          symlinkSync(pointsTo, join(target, name));
-          continue;
-        }
-      } else if (stat.isDirectory() && name.startsWith('@') && containsWorkspaceLink(from, entry)) {
+      if (linksInside(from, entry) && !dir.endsWith('.bin')) {
+        symlinkSync(readlinkSync(entry), join(target, name));
+      } else if (name.startsWith('@') && lstatSync(entry).isDirectory() && containsWorkspaceLink(from, entry)) {
         link(join(dir, name));
-        continue;
+      } else {
+        symlinkSync(entry, join(target, name));
       }
-      symlinkSync(entry, join(target, name));
     }
   };
   link('node_modules');
@@ -116,10 +110,12 @@ export function linkNodeModules(from: string, to: string): void {
 
 /** A scope directory holding a link into the repository (a workspace), rather than only installed packages. */
 function containsWorkspaceLink(root: string, scopeDir: string): boolean {
-  return readdirSync(scopeDir).some((name) => {
-    const entry = join(scopeDir, name);
-    if (!lstatSync(entry).isSymbolicLink()) return false;
-    const pointsTo = readlinkSync(entry);
-    return !isAbsolute(pointsTo) && !relative(root, resolve(scopeDir, pointsTo)).startsWith('..');
-  });
+  return readdirSync(scopeDir).some((name) => linksInside(root, join(scopeDir, name)));
+}
+
+/** `entry` is a relative symbolic link to somewhere inside `root`: a workspace's, not an installed package. */
+function linksInside(root: string, entry: string): boolean {
+  if (!lstatSync(entry).isSymbolicLink()) return false;
+  const pointsTo = readlinkSync(entry);
+  return !isAbsolute(pointsTo) && !relative(root, resolve(dirname(entry), pointsTo)).startsWith('..');
 }
