@@ -118,7 +118,7 @@ function execForm(args: string, what: string, where: string): string[] {
   if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((item) => typeof item === 'string')) {
     throw new Error(`${where}: ${what} must be a non-empty JSON array of strings`);
   }
-  return parsed as string[];
+  return parsed;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm test`: installs what is missing, builds, type-checks everything and runs every jest
+# `npm test`: installs what is missing, builds, type-checks and lints everything and runs every jest
 # project: unit, infra (CDK template, cdk-nag, manifest schemas) and integration (real daprd,
 # Sentry and Redis processes). Extra arguments go to jest, e.g. `npm test -- --selectProjects unit`.
 set -euo pipefail
@@ -9,6 +9,9 @@ bash scripts/bootstrap.sh
 echo "[test] building and type-checking" >&2
 npx tsc -b
 npx tsc -p tsconfig.check.json
+# Any ESLint error fails the run before a test starts; `npm run lint -- --fix` mends what it can.
+echo "[test] linting (eslint.config.js)" >&2
+npx eslint .
 mkdir -p .run
 status=0
 npx jest --ci --json --outputFile=.run/jest-results.json "$@" || status=$?

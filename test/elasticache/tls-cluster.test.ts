@@ -34,7 +34,6 @@ function transcript(): { stream: Writable; text(): string } {
   return { stream, text: () => text };
 }
 
-
 /** What a plaintext client gets back from a TCP port: the bytes until the server closes, or null if it cannot connect. */
 function plaintextExchange(port: number, request: string): Promise<string | null> {
   return new Promise((resolve) => {

@@ -71,8 +71,8 @@ describe('the Dapr SDK through its public API', () => {
       "const client = require('@dapr/dapr/implementation/Client/HTTPClient/HTTPClient');",
       "const index = require.resolve('@dapr/dapr'); require.cache[index] = placeholder;",
       "delete require['cache'][index];",
-      "createRequire(import.meta.url).cache[index] = placeholder;",
-      "(Module as any)._cache[index] = placeholder;",
+      'createRequire(import.meta.url).cache[index] = placeholder;',
+      '(Module as any)._cache[index] = placeholder;',
     ];
     expect(old.map((line) => backDoors('old.ts', line).length)).toEqual(old.map(() => 1));
     expect(backDoors('new.ts', "import { DaprClient, HttpMethod } from '@dapr/dapr'; const cache = new Map(); cache.get('x');")).toEqual([]);

@@ -53,7 +53,7 @@ export function nagSuppressions(stack: Stack): NagSuppression[] {
         'AwsSolutions-IAM4[Policy::{"Fn::If":["ClusterKubectlProviderHandlerHasEcrPublic6FE395CA",{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly"]]},{"Ref":"AWS::NoValue"}]}]',
       ],
       reason:
-        "The kubectl/helm handler aws-eks-v2 creates: logs, VPC access should it run in the VPC, and " +
+        'The kubectl/helm handler aws-eks-v2 creates: logs, VPC access should it run in the VPC, and ' +
         'ECR read access for charts from OCI registries. The construct owns the role and its policies.',
     },
     {

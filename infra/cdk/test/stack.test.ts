@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { DAPR_HELM_REPOSITORY } from '../lib/dapr-control-plane';
 import { topology } from '../lib/topology';
