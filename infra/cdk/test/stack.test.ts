@@ -72,7 +72,7 @@ describe('cache', () => {
     template.hasResource('AWS::ElastiCache::ServerlessCache', { DeletionPolicy: 'Delete' });
   });
 
-  test('its security group admits the cluster on 6379 and nothing else', () => {
+  test('its security group admits the cluster on 6379 and 6380 (the read-from-replica port the topology lists) and nothing else', () => {
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('ElastiCache'),
       SecurityGroupIngress: Match.absent(),
@@ -83,16 +83,18 @@ describe('cache', () => {
         resource.Type === 'AWS::EC2::SecurityGroupIngress' &&
         JSON.stringify(resource.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [cacheSg, 'GroupId'] }),
     );
-    expect(ingress.map((rule) => rule.Properties)).toEqual([
-      {
+    // https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/ReadReplicas.html: serverless
+    // answers on 6379 (primary) and 6380 (read from replica); authorize both.
+    expect(ingress.map((rule) => rule.Properties)).toEqual(
+      [6379, 6380].map((port) => ({
         GroupId: { 'Fn::GetAtt': [cacheSg, 'GroupId'] },
         IpProtocol: 'tcp',
-        FromPort: 6379,
-        ToPort: 6379,
+        FromPort: port,
+        ToPort: port,
         SourceSecurityGroupId: { 'Fn::GetAtt': [clusterId, 'ClusterSecurityGroupId'] },
         Description: expect.any(String),
-      },
-    ]);
+      })),
+    );
   });
 
   test('TLS is on for the state store that points at it', () => {
