@@ -5,6 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=node-env.sh
+source scripts/node-env.sh
 bash scripts/bootstrap.sh
 echo "[test] building and type-checking" >&2
 npx tsc -b
