@@ -14,7 +14,7 @@ import { type Sentry, startSentry } from '../harness/sentry';
 import { type LatencyFigure, latencyDelta, scrape } from './dapr-metrics';
 import { type GeneratorFigures, deriveRates, measureGenerator } from './generator';
 import { type LoadResult, nextOrderId, orderBody, runLoad, stateBody, storedOrder } from './load';
-import type { BenchOptions } from './options';
+import { type BenchOptions, RSS_LIMIT_MB } from './options';
 import { type ProcessUsage, type Watched, UsageSampler, round } from './procstat';
 import { type RedisBenchResult, redisBenchmark } from './redis-bench';
 
@@ -395,7 +395,7 @@ export function summarise(
   });
   for (const app of ['order-store', 'order-generator']) {
     const peak = peakRssMb[app] ?? 0;
-    checks.push({ target: `${app} peak RSS < 120 MB`, pass: peak > 0 && peak < 120, detail: `${peak} MB` });
+    checks.push({ target: `${app} peak RSS < ${RSS_LIMIT_MB} MB`, pass: peak > 0 && peak < RSS_LIMIT_MB, detail: `${peak} MB` });
   }
   checks.push({
     target: 'order-generator memory flat (within 10%) at its steady rate',

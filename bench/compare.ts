@@ -12,7 +12,7 @@ import type { LatencyFigure } from './dapr-metrics';
 import { type Checkout, checkOut } from './checkout';
 import { type RateStep, measureRate } from './generator';
 import { nextOrderId, orderBody } from './load';
-import type { BenchOptions } from './options';
+import { type BenchOptions, RSS_LIMIT_MB } from './options';
 import { type Watched, round } from './procstat';
 
 /** The two builds a comparison runs: another commit's apps (baseline) and this checkout's (candidate). */
@@ -187,8 +187,6 @@ async function hasUncommittedChanges(): Promise<boolean> {
   return stdout.trim() !== '';
 }
 
-/** The project's target: each app stays below this peak RSS in the bench. */
-const RSS_LIMIT_MB = 120;
 /** Candidate throughput at least this fraction of the baseline's (median round), at every level. */
 const THROUGHPUT_FLOOR = 0.9;
 
