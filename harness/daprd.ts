@@ -18,8 +18,10 @@ export const localConfiguration = join(localResources, 'configuration.yaml');
  * calls itself order-store answers for it, so a test run beside another run, or after one whose
  * sidecars are gone, sends some of its calls to theirs.
  */
-export function isolatedConfiguration(nameResolutionDb: string, base = localConfiguration, otlpAddress?: string): string {
-  const local = readFileSync(base, 'utf8');
+export function isolatedConfiguration(nameResolutionDb: string, base = localConfiguration, otlpAddress?: string, samplingRate?: string): string {
+  const read = readFileSync(base, 'utf8');
+  // samplingRate "0" turns Dapr's tracing off (dapr/pkg/diagnostics/utils: IsTracingEnabled at v1.18.2).
+  const local = samplingRate === undefined ? read : read.replace(/samplingRate: "[^"]*"/, `samplingRate: "${samplingRate}"`);
   const otelBlock = /^    otel:\n(?: {6}.*\n)+/m;
   if (!otelBlock.test(local)) throw new Error(`${base} has no spec.tracing.otel block to point at the test's collector`);
   const text = otlpAddress
@@ -43,7 +45,7 @@ export function isolatedConfiguration(nameResolutionDb: string, base = localConf
     '      timeout: 3s',
     '',
   ].join('\n');
-  const path = join(dirname(nameResolutionDb), `configuration${otlpAddress ? `-${otlpAddress.replace(/\W/g, '-')}` : ''}.yaml`);
+  const path = join(dirname(nameResolutionDb), `configuration${otlpAddress ? `-${otlpAddress.replace(/\W/g, '-')}` : ''}${samplingRate === undefined ? '' : `-rate-${samplingRate}`}.yaml`);
   writeFileSync(path, text.replace(/^spec:\n/m, nameResolution));
   return path;
 }
