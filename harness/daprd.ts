@@ -22,7 +22,7 @@ export function isolatedConfiguration(nameResolutionDb: string, base = localConf
   const read = readFileSync(base, 'utf8');
   // samplingRate "0" turns Dapr's tracing off (dapr/pkg/diagnostics/utils: IsTracingEnabled at v1.18.2).
   const local = samplingRate === undefined ? read : read.replace(/samplingRate: "[^"]*"/, `samplingRate: "${samplingRate}"`);
-  const otelBlock = /^    otel:\n(?: {6}.*\n)+/m;
+  const otelBlock = /^ {4}otel:\n(?: {6}.*\n)+/m;
   if (!otelBlock.test(local)) throw new Error(`${base} has no spec.tracing.otel block to point at the test's collector`);
   const text = otlpAddress
     ? local.replace(otelBlock, (block) => block.replace(/endpointAddress: .*/, `endpointAddress: ${otlpAddress}`))

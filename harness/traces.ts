@@ -92,7 +92,7 @@ export async function tracesOfOrder(queryUrl: string, orderId: string, services:
   const found = new Map<string, TraceTree>();
   for (const service of services) {
     const params = new URLSearchParams({ service, tags: JSON.stringify({ 'order.id': orderId }), limit: '20', lookback: '1h' });
-    const { data } = await getJson(`${queryUrl}/api/traces?${params}`);
+    const { data } = await getJson(`${queryUrl}/api/traces?${params.toString()}`);
     for (const trace of data ?? []) if (!found.has(trace.traceID)) found.set(trace.traceID, toTree(trace));
   }
   // A trace found through one service holds the spans of every service.
@@ -114,6 +114,9 @@ export function ancestry(tree: TraceTree, span: TraceSpan): TraceSpan[] {
   for (let parent = span.parentId && byId.get(span.parentId); parent; parent = parent.parentId && byId.get(parent.parentId)) chain.unshift(parent);
   return chain;
 }
+
+/** A tag's value as text: Jaeger's tags are strings, numbers or booleans. */
+const tagText = (value: unknown) => (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : '');
 
 const ms = (us: number) => `${(us / 1000).toFixed(us < 10_000 ? 2 : 1)} ms`;
 
@@ -138,8 +141,8 @@ export function renderTrace(tree: TraceTree): string {
     list.forEach((span, index) => {
       const last = index === list.length - 1;
       const who = span.process === 'daprd' ? `${span.service} daprd` : span.service;
-      const status = span.tags['http.response.status_code'] ?? span.tags['http.status_code'];
-      const mark = span.error ? `  ✗ ${status ?? ''} ${String(span.tags['otel.status_description'] ?? '')}`.trimEnd() : '';
+      const status = tagText(span.tags['http.response.status_code'] ?? span.tags['http.status_code']);
+      const mark = span.error ? `  ✗ ${status} ${tagText(span.tags['otel.status_description'])}`.trimEnd() : '';
       const link = span.links.length > 0 ? `  (links ${span.links.length} span${span.links.length > 1 ? 's' : ''})` : '';
       rows.push([`${prefix}${parent === undefined ? '' : last ? '└─ ' : '├─ '}${who}: ${span.name}${link}${mark}`, `+${ms(span.startUs - start)}`, ms(span.durationUs)]);
       walk(span.spanId, parent === undefined ? prefix : prefix + (last ? '   ' : '│  '));

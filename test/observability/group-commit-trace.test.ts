@@ -9,7 +9,7 @@ import { type TraceTree, traceById, tracesOfOrder } from '../../harness/traces';
 /** Traces of order-store holding a span of this name, whole. */
 async function tracesWith(jaeger: Jaeger, operation: string): Promise<TraceTree[]> {
   const params = new URLSearchParams({ service: storeAppId, operation, limit: '50', lookback: '1h' });
-  const res = (await (await fetch(`${jaeger.queryUrl}/api/traces?${params}`)).json()) as { data: Array<{ traceID: string }> | null };
+  const res = (await (await fetch(`${jaeger.queryUrl}/api/traces?${params.toString()}`)).json()) as { data: Array<{ traceID: string }> | null };
   return Promise.all((res.data ?? []).map((t) => traceById(jaeger.queryUrl, t.traceID)));
 }
 

@@ -165,14 +165,16 @@ describe('one trace per order across both apps and both sidecars, in a real Jaeg
     const byStatus = new Map(requests.map((span) => [span.tags['http.response.status_code'], span]));
     expect([...byStatus.keys()].sort()).toEqual([200, 201, 409]);
     expect(byStatus.get(201)!.error).toBe(false);
-    expect(byStatus.get(409)).toMatchObject({ error: true, tags: expect.objectContaining({ 'otel.status_description': 'order_conflict' }) });
+    expect(byStatus.get(409)!.error).toBe(true);
+    expect(byStatus.get(409)!.tags['otel.status_description']).toBe('order_conflict');
     const created = trees.find((tree) => tree.spans.includes(byStatus.get(201)!))!;
     // A direct order's trace starts at the store and still reaches the store's sidecar.
     expect(reachesSidecar(created)).toBe(true);
 
     const [refused] = await traceOfOrder(jaeger, 'refused-1', (found) => found.length === 1);
     const refusedRequest = refused!.spans.find((span) => span.name === 'POST /neworder')!;
-    expect(refusedRequest).toMatchObject({ error: true, tags: expect.objectContaining({ 'http.response.status_code': 400 }) });
+    expect(refusedRequest.error).toBe(true);
+    expect(refusedRequest.tags['http.response.status_code']).toBe(400);
     expect(refused!.spans.find((span) => span.name === 'validate order')).toMatchObject({ error: true });
     const storeLine = storeLogs.lines.find((line) => line.orderId === 'refused-1')!;
     expect(storeLine.raw.trace_id).toBe(refused!.traceId);
