@@ -165,7 +165,10 @@ export interface Rig {
   stop(): Promise<void>;
 }
 
-export async function startRig(options: BenchOptions, log: (line: string) => void): Promise<Rig> {
+/** How a rig's sidecars trace: as components/ says with spans sent nowhere (the default), off, or sent to a collector. */
+export type RigTracing = { samplingRate: string; otlpAddress?: string } | undefined;
+
+export async function startRig(options: BenchOptions, log: (line: string) => void, tracing?: RigTracing): Promise<Rig> {
   const cleanup: Array<{ stop(): Promise<unknown> }> = [];
   const scratch: string[] = [];
   const scratchDir = (prefix: string) => {
@@ -184,7 +187,7 @@ export async function startRig(options: BenchOptions, log: (line: string) => voi
     const sentry = await startSentry({ dir: scratchDir('orders-bench-sentry-') });
     cleanup.push(sentry);
     const daprEnv = { ORDERS_REDIS_HOST: redis.address };
-    const configPath = isolatedConfiguration(join(scratchDir('orders-bench-dapr-'), 'name-resolution.db'));
+    const configPath = isolatedConfiguration(join(scratchDir('orders-bench-dapr-'), 'name-resolution.db'), undefined, tracing?.otlpAddress, tracing?.samplingRate);
     const storePort = await freePort();
     // BENCH_DAPR_LOG=debug|info writes each sidecar's log beside the results, to see what daprd did.
     const daprLog = (appId: string): Pick<SidecarOptions, 'logLevel' | 'echo'> => {

@@ -3,11 +3,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { topology } from '@orders/common';
 import { startOrderStore } from '../harness/apps';
 import { deployedEnv } from '../harness/deployed';
 import { repoRoot } from '../harness/daprd';
 import { waitFor } from '../harness/processes';
-import { compileIfAsked, describeMachine, flushRedis, measureTarget, pathAnswers, startRig } from './bench';
+import { type Jaeger, startJaeger } from '../harness/jaeger';
+import { type Rig, compileIfAsked, describeMachine, flushRedis, measureTarget, pathAnswers, startRig } from './bench';
 import type { LatencyFigure } from './dapr-metrics';
 import { type Checkout, checkOut } from './checkout';
 import { type RateStep, measureRate } from './generator';
@@ -92,28 +94,55 @@ export const orderOfRound = (round: number): BuildLabel[] => (round % 2 === 1 ? 
  */
 export async function runComparison(options: BenchOptions, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<CompareResults> {
   await compileIfAsked(options, log);
-  log(`checking out ${options.baseline}`);
-  const checkout: Checkout = await checkOut(options.baseline, options.build, log);
+  let checkout: Checkout | undefined;
+  if (!options.tracing) {
+    log(`checking out ${options.baseline}`);
+    checkout = await checkOut(options.baseline, options.build, log);
+  }
+  const started: Array<{ stop(): Promise<unknown> }> = [];
   try {
     const machine = await describeMachine();
-    machine.baselineNodeModules = checkout.nodeModules;
-    const roots: Record<BuildLabel, string> = { baseline: checkout.root, candidate: repoRoot };
-    const builds: CompareResults['builds'] = {
-      baseline: { ref: checkout.ref, commit: checkout.commit },
-      candidate: { ref: 'this checkout', commit: `${String(machine.gitCommit)}${(await hasUncommittedChanges()) ? ' with uncommitted changes' : ''}` },
-    };
+    const candidateCommit = `${String(machine.gitCommit)}${(await hasUncommittedChanges()) ? ' with uncommitted changes' : ''}`;
+    if (checkout) machine.baselineNodeModules = checkout.nodeModules;
+    const roots: Record<BuildLabel, string> = { baseline: checkout?.root ?? repoRoot, candidate: repoRoot };
+    const builds: CompareResults['builds'] = checkout
+      ? { baseline: { ref: checkout.ref, commit: checkout.commit }, candidate: { ref: 'this checkout', commit: candidateCommit } }
+      : { baseline: { ref: 'tracing off', commit: candidateCommit }, candidate: { ref: `tracing on, sampling rate ${topology.tracing.samplingRate}`, commit: candidateCommit } };
     const self: Watched = { name: 'load generator', pid: process.pid };
-    const rig = await startRig(options, log);
-    try {
-      const { redis, storeSidecar, generatorSidecar, storePort, invokeUrl } = rig;
+    // --tracing: each side has sidecars of its own, with Dapr's tracing off (samplingRate 0) or on
+    // at the default rate exporting to a real Jaeger, and apps told the same (appEnv).
+    let jaeger: Jaeger | undefined;
+    const rigs = {} as Record<BuildLabel, Rig>;
+    const appEnv: Record<BuildLabel, Record<string, string>> = { baseline: {}, candidate: {} };
+    if (options.tracing) {
+      jaeger = await startJaeger();
+      started.push(jaeger);
+      rigs.baseline = await startRig(options, log, { samplingRate: '0' });
+      started.push(rigs.baseline);
+      rigs.candidate = await startRig(options, log, { samplingRate: topology.tracing.samplingRate, otlpAddress: jaeger.otlpAddress });
+      started.push(rigs.candidate);
+      appEnv.baseline = { TRACE_SAMPLING_RATE: '0' };
+      appEnv.candidate = { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint };
+    } else {
+      rigs.baseline = rigs.candidate = await startRig(options, log);
+      started.push(rigs.baseline);
+    }
+    {
       const startStore = (label: BuildLabel) =>
-        startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build, root: roots[label], env: deployedEnv('order-store', roots[label]) });
+        startOrderStore({
+          daprHttpPort: rigs[label].storeSidecar.httpPort,
+          port: rigs[label].storePort,
+          build: options.build,
+          root: roots[label],
+          env: { ...deployedEnv('order-store', roots[label]), ...appEnv[label] },
+        });
 
       const levels: ComparedLevel[] = options.levels.map((connections) => ({ connections, rounds: [], medianRatio: 0 }));
       for (let r = 1; r <= options.rounds; r += 1) {
         const measured: Partial<Record<BuildLabel, PathFigures[]>> = {};
         for (const label of orderOfRound(r)) {
-          log(`order path, ${label} order-store (${builds[label].commit}) from ${options.build} (round ${r} of ${options.rounds})`);
+          const { redis, storeSidecar, generatorSidecar, invokeUrl } = rigs[label];
+          log(`order path, ${label} order-store (${builds[label].ref}, ${builds[label].commit}) from ${options.build} (round ${r} of ${options.rounds})`);
           const store = await startStore(label);
           const watched: Watched[] = [
             { name: 'order-store', pid: store.proc.pid },
@@ -149,18 +178,20 @@ export async function runComparison(options: BenchOptions, log: (line: string) =
       }
       for (const level of levels) level.medianRatio = median(level.rounds.map((x) => x.ratio));
 
-      // order-generator of each build at the same rates, in front of one order-store (the candidate's).
+      // order-generator of each build at the same rates, in front of one order-store (the
+      // candidate's; with --tracing, each side's own, traced as its generator is).
       const bestBaseline = Math.max(...levels.map((level) => median(level.rounds.map((x) => x.baseline.rps))));
       const rates = options.generatorRates.length ? options.generatorRates : [0.5, 0.85].map((f) => Math.max(10, Math.round((f * bestBaseline) / 10) * 10));
       const generator: ComparedRate[] = rates.map((ratePerSec) => ({ ratePerSec, rounds: [], medianCpuRatio: 0 }));
-      const store = await startStore('candidate');
+      const storeLabels: BuildLabel[] = options.tracing ? LABELS : ['candidate'];
+      const stores = await Promise.all(storeLabels.map((label) => startStore(label)));
       try {
-        await waitFor('order path to answer', () => pathAnswers(invokeUrl, orderBody(nextOrderId())), 30_000);
+        for (const label of storeLabels) await waitFor('order path to answer', () => pathAnswers(rigs[label].invokeUrl, orderBody(nextOrderId())), 30_000);
         for (let r = 1; r <= options.rounds; r += 1) {
           for (const compared of generator) {
             const steps: Partial<Record<BuildLabel, RateStep>> = {};
             for (const label of orderOfRound(r)) {
-              const step = await measureRate(generatorSidecar, compared.ratePerSec, options.generatorStepSec, { build: options.build, root: roots[label] });
+              const step = await measureRate(rigs[label].generatorSidecar, compared.ratePerSec, options.generatorStepSec, { build: options.build, root: roots[label], env: appEnv[label] });
               steps[label] = step;
               log(`  ${label} order-generator at ${compared.ratePerSec}/s (round ${r}): accepted ${step.acceptedPerSec}/s, ${step.cpuMsPerOrder} ms CPU per order, ${step.peakRssMb} MB`);
             }
@@ -169,16 +200,15 @@ export async function runComparison(options: BenchOptions, log: (line: string) =
           }
         }
       } finally {
-        await store.stop();
+        for (const store of stores) await store.stop();
       }
       for (const compared of generator) compared.medianCpuRatio = median(compared.rounds.map((x) => x.cpuRatio));
       machine.loadAverageAtEnd = loadavg().map((l) => round(l, 2)).join(' ');
       return summariseComparison(options, machine, builds, levels, generator);
-    } finally {
-      await rig.stop();
     }
   } finally {
-    checkout.remove();
+    for (const part of started.reverse()) await part.stop();
+    checkout?.remove();
   }
 }
 
@@ -235,7 +265,7 @@ export function renderComparison(results: CompareResults): string {
   const m = results.machine;
   const n = results.options.rounds;
   const lines: string[] = [
-    `Measured ${results.generatedAt} on ${m.cores} cores (${m.cpuModel}), Node ${m.node}, daprd ${m.daprd}; baseline ${baseline.ref} (${baseline.commit}) against candidate ${candidate.commit} (${candidate.ref}), apps from ${results.options.build}, each with its own Dockerfile CMD and deploy/ settings. ${n} round${n === 1 ? '' : 's'} of ${results.options.durationSec}s per level and build, on the same sidecars and Redis; the build measured first alternates. Load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd ?? '?'} at end.`,
+    `Measured ${results.generatedAt} on ${m.cores} cores (${m.cpuModel}), Node ${m.node}, daprd ${m.daprd}; baseline ${baseline.ref} (${baseline.commit}) against candidate ${candidate.commit} (${candidate.ref}), apps from ${results.options.build}, each with its own Dockerfile CMD and deploy/ settings. ${n} round${n === 1 ? '' : 's'} of ${results.options.durationSec}s per level and build, ${results.options.tracing ? 'each side on sidecars (and Redis) of its own, configured for it, spans to a real Jaeger' : 'on the same sidecars and Redis'}; the build measured first alternates. Load average ${m.loadAverageAtStart} at start, ${m.loadAverageAtEnd ?? '?'} at end.`,
     '',
     '### Order path: candidate ÷ baseline throughput',
     '',

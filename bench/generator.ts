@@ -52,6 +52,8 @@ async function stats(generator: AppProcess): Promise<PipelineStats> {
 export interface GeneratorBuild {
   build: AppBuild;
   root?: string;
+  /** Settings on top of deploy/'s (the tracing comparison's). */
+  env?: Record<string, string>;
 }
 
 async function withGenerator<T>(sidecar: Sidecar, rate: number, app: GeneratorBuild, work: (generator: AppProcess) => Promise<T>): Promise<T> {
@@ -60,7 +62,7 @@ async function withGenerator<T>(sidecar: Sidecar, rate: number, app: GeneratorBu
     build: app.build,
     ...(app.root ? { root: app.root } : {}),
     // As deploy/order-generator.yaml runs it (logging every order), at the rate under test.
-    env: { ...deployedEnv('order-generator', app.root), ORDERS_PER_SECOND: String(rate) },
+    env: { ...deployedEnv('order-generator', app.root), ...app.env, ORDERS_PER_SECOND: String(rate) },
   });
   try {
     return await work(generator);

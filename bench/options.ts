@@ -37,6 +37,11 @@ export interface BenchOptions {
    * empty for the usual run against the ceilings.
    */
   baseline: string;
+  /**
+   * Compare tracing off (baseline) with tracing on at the default sampling rate (candidate), both
+   * this checkout's apps, each on sidecars of its own configuration, spans sent to a real Jaeger.
+   */
+  tracing: boolean;
 }
 
 export const defaultOptions: BenchOptions = {
@@ -52,6 +57,7 @@ export const defaultOptions: BenchOptions = {
   generatorMemorySec: 60,
   redisRequests: 0,
   baseline: '',
+  tracing: false,
 };
 
 const fields: CliOption<BenchOptions>[] = [
@@ -67,6 +73,7 @@ const fields: CliOption<BenchOptions>[] = [
   { flag: '--generator-memory', env: 'BENCH_GENERATOR_MEMORY', apply: (o, v) => (o.generatorMemorySec = numberIn('generator-memory', v, 1)) },
   { flag: '--redis-requests', env: 'BENCH_REDIS_REQUESTS', apply: (o, v) => (o.redisRequests = Math.round(numberIn('redis-requests', v, 0))) },
   { flag: '--baseline', env: 'BENCH_BASELINE', apply: (o, v) => (o.baseline = gitRef(v)) },
+  { flag: '--tracing', env: 'BENCH_TRACING', isSwitch: true, apply: (o, v) => (o.tracing = v === 'true' || v === '1') },
 ];
 
 /** A ref as git takes it (a branch, tag or commit, `main~3`); anything else would reach git as an option. */

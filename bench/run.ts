@@ -9,7 +9,7 @@ import { renderMarkdown, writeResults } from './report';
  * With `--baseline <ref>`: compares this checkout's apps with that commit's, writes compare.json and compare.md.
  */
 async function main(options: BenchOptions): Promise<void> {
-  if (options.baseline) {
+  if (options.baseline || options.tracing) {
     const results = await runComparison(options);
     const files = writeComparison(results, options.outDir);
     process.stdout.write(`${renderComparison(results)}\n`);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 /** Where scripts/bootstrap-dapr.sh puts the Dapr binaries, as the Dapr CLI expects. */
 export const daprBin = join(process.env.DAPR_INSTALL_DIR ?? join(homedir(), '.dapr'), 'bin');
 
-export function daprBinary(name: 'daprd' | 'sentry' | 'dapr'): string {
+export function daprBinary(name: 'daprd' | 'sentry' | 'dapr' | 'jaeger'): string {
   const path = join(daprBin, name);
   if (!existsSync(path)) {
     throw new Error(`${path} is missing: run scripts/bootstrap-dapr.sh (npm start and npm test run it for you)`);

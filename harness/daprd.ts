@@ -10,13 +10,23 @@ export const localResources = join(repoRoot, 'components');
 export const localConfiguration = join(localResources, 'configuration.yaml');
 
 /**
- * components/configuration.yaml (mTLS, access control) with one change: sidecars find each other
+ * components/configuration.yaml (mTLS, access control, tracing) with two changes. Spans go to
+ * `otlpAddress` (a test's own Jaeger) or nowhere when none is given: the sidecars still trace and
+ * pass traceparent on, but send nothing to a 127.0.0.1:4318 that may be someone's `npm start`.
+ * And sidecars find each other
  * through a SQLite file of their own instead of mDNS. With mDNS every sidecar on the machine that
  * calls itself order-store answers for it, so a test run beside another run, or after one whose
  * sidecars are gone, sends some of its calls to theirs.
  */
-export function isolatedConfiguration(nameResolutionDb: string, base = localConfiguration): string {
-  const text = readFileSync(base, 'utf8');
+export function isolatedConfiguration(nameResolutionDb: string, base = localConfiguration, otlpAddress?: string, samplingRate?: string): string {
+  const read = readFileSync(base, 'utf8');
+  // samplingRate "0" turns Dapr's tracing off (dapr/pkg/diagnostics/utils: IsTracingEnabled at v1.18.2).
+  const local = samplingRate === undefined ? read : read.replace(/samplingRate: "[^"]*"/, `samplingRate: "${samplingRate}"`);
+  const otelBlock = /^ {4}otel:\n(?: {6}.*\n)+/m;
+  if (!otelBlock.test(local)) throw new Error(`${base} has no spec.tracing.otel block to point at the test's collector`);
+  const text = otlpAddress
+    ? local.replace(otelBlock, (block) => block.replace(/endpointAddress: .*/, `endpointAddress: ${otlpAddress}`))
+    : local.replace(otelBlock, '');
   if (!/^spec:\n/m.test(text)) throw new Error(`${base} has no top-level spec: to add name resolution to`);
   const nameResolution = [
     'spec:',
@@ -35,7 +45,7 @@ export function isolatedConfiguration(nameResolutionDb: string, base = localConf
     '      timeout: 3s',
     '',
   ].join('\n');
-  const path = join(dirname(nameResolutionDb), 'configuration.yaml');
+  const path = join(dirname(nameResolutionDb), `configuration${otlpAddress ? `-${otlpAddress.replace(/\W/g, '-')}` : ''}${samplingRate === undefined ? '' : `-rate-${samplingRate}`}.yaml`);
   writeFileSync(path, text.replace(/^spec:\n/m, nameResolution));
   return path;
 }
@@ -77,6 +87,8 @@ export interface SidecarOptions {
   ports?: Partial<Pick<Sidecar, 'httpPort' | 'grpcPort' | 'internalGrpcPort' | 'metricsPort'>>;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   echo?: NodeJS.WritableStream;
+  /** `host:port` of an OTLP/HTTP receiver (a test's Jaeger) for the sidecar's spans; none by default. */
+  otlpAddress?: string;
 }
 
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
@@ -92,7 +104,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     '--metrics-port', String(metricsPort),
     '--dapr-listen-addresses', '127.0.0.1',
     '--resources-path', options.resourcesPath ?? localResources,
-    '--config', options.configPath ?? isolatedConfiguration(options.nameResolution ?? defaultNameResolution()),
+    '--config', options.configPath ?? isolatedConfiguration(options.nameResolution ?? defaultNameResolution(), localConfiguration, options.otlpAddress),
     // No actors or workflows: no placement or scheduler to look for.
     '--placement-host-address', '',
     '--scheduler-host-address', '',

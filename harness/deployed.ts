@@ -33,6 +33,9 @@ export function deployedEnv(app: DeployedApp, root = repoRoot): Record<string, s
   return { ...env };
 }
 
+/** Settings that name cluster addresses; whoever runs an app here says where its spans go instead. */
+const CLUSTER_ONLY = new Set(['OTEL_EXPORTER_OTLP_ENDPOINT']);
+
 function readDeployedEnv(app: DeployedApp, file: string): Record<string, string> {
   const deployment = parseAllDocuments(readFileSync(file, 'utf8'))
     .map((doc) => doc.toJS() as Deployment | null)
@@ -40,6 +43,6 @@ function readDeployedEnv(app: DeployedApp, file: string): Record<string, string>
   const container = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === app);
   if (!container) throw new Error(`${file}: no Deployment with a container named ${app}`);
   const env: Record<string, string> = {};
-  for (const { name, value } of container.env ?? []) if (value !== undefined) env[name] = value;
+  for (const { name, value } of container.env ?? []) if (value !== undefined && !CLUSTER_ONLY.has(name)) env[name] = value;
   return env;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AppBuild, type AppProcess, startOrderGenerator, startOrderStore } from './apps';
 import { type Sidecar, type SidecarOptions, generatorAppId, startSidecar, storeAppId } from './daprd';
+import type { Jaeger } from './jaeger';
 import { freePort } from './processes';
 import { type RedisServer, startRedis } from './redis';
 import { type Sentry, startSentry } from './sentry';
@@ -36,6 +37,8 @@ export interface OrderSystemOptions {
   appApiToken?: string;
   /** order-store replicas, each with its own sidecar; 1 unless told. */
   storeReplicas?: number;
+  /** Where both sidecars and both apps send their spans; none unless told. */
+  jaeger?: Jaeger;
 }
 
 export interface StoreReplicasOptions {
@@ -53,6 +56,12 @@ export interface StoreReplicasOptions {
   /** Where replica i's sidecar output also goes. */
   sidecarEcho?: (replica: number) => NodeJS.WritableStream | undefined;
   sidecarLogLevel?: SidecarOptions['logLevel'];
+  jaeger?: Jaeger;
+}
+
+/** The settings that send an app's spans to `jaeger`, or nothing. */
+export function tracingEnv(jaeger: Jaeger | undefined): NodeJS.ProcessEnv {
+  return jaeger ? { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint } : {};
 }
 
 /**
@@ -61,7 +70,7 @@ export interface StoreReplicasOptions {
  * is added to `started` as soon as it runs, for the caller to stop.
  */
 export async function startStoreReplicas(options: StoreReplicasOptions, started: Array<{ stop(): Promise<unknown> }>): Promise<StoreReplica[]> {
-  const storeEnv = { ...options.storeEnv, ...(options.appApiToken ? { APP_API_TOKEN: options.appApiToken } : {}) };
+  const storeEnv = { ...tracingEnv(options.jaeger), ...options.storeEnv, ...(options.appApiToken ? { APP_API_TOKEN: options.appApiToken } : {}) };
   const replicas: StoreReplica[] = [];
   for (let replica = 0; replica < options.replicas; replica += 1) {
     const port = await freePort();
@@ -73,6 +82,7 @@ export async function startStoreReplicas(options: StoreReplicasOptions, started:
       ...(options.resourcesPath ? { resourcesPath: options.resourcesPath } : {}),
       ...(options.appApiToken ? { appApiToken: options.appApiToken } : {}),
       ...(options.sidecarLogLevel ? { logLevel: options.sidecarLogLevel } : {}),
+      ...(options.jaeger ? { otlpAddress: options.jaeger.otlpAddress } : {}),
       echo: options.sidecarEcho?.(replica),
     });
     started.push(sidecar);
@@ -107,13 +117,23 @@ export async function startOrderSystem(options: OrderSystemOptions = {}): Promis
         ...(options.storeEnv ? { storeEnv: options.storeEnv } : {}),
         ...(options.appApiToken ? { appApiToken: options.appApiToken } : {}),
         ...(options.build ? { build: options.build } : {}),
+        ...(options.jaeger ? { jaeger: options.jaeger } : {}),
       },
       started,
     );
-    const generatorSidecar = await startSidecar({ appId: generatorAppId, sentry, env: daprEnv });
+    const generatorSidecar = await startSidecar({
+      appId: generatorAppId,
+      sentry,
+      env: daprEnv,
+      ...(options.jaeger ? { otlpAddress: options.jaeger.otlpAddress } : {}),
+    });
     started.push(generatorSidecar);
     const generator = options.generator
-      ? await startOrderGenerator({ daprHttpPort: generatorSidecar.httpPort, env: options.generator, build: options.build ?? 'source' })
+      ? await startOrderGenerator({
+          daprHttpPort: generatorSidecar.httpPort,
+          env: { ...tracingEnv(options.jaeger), ...options.generator },
+          build: options.build ?? 'source',
+        })
       : undefined;
     if (generator) started.push(generator);
     const [first] = stores as [StoreReplica];

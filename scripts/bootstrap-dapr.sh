@@ -8,6 +8,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pinned() { node -p "require('$root/packages/common/topology.json').$1"; }
 dapr_version=$(pinned daprVersion)
 cli_version=$(pinned daprCliVersion)
+jaeger_version=$(pinned jaegerVersion)
 
 bin=${DAPR_INSTALL_DIR:-$HOME/.dapr}/bin
 mkdir -p "$bin"
@@ -25,4 +26,10 @@ build sentry github.com/dapr/dapr "$dapr_version" ./cmd/sentry "" "$runtime_ldfl
 # daprd registers no component without a build tag; allcomponents also brings the SQLite name
 # resolver for machines where mDNS does not resolve.
 build daprd github.com/dapr/dapr "$dapr_version" ./cmd/daprd allcomponents "$runtime_ldflags"
-log "dapr CLI $cli_version, daprd and sentry $dapr_version ready in $bin"
+# Jaeger v2 (an OpenTelemetry Collector distribution with Jaeger's storage and query API) is the
+# local trace viewer of `npm start` and the trace tests. The module carries no UI assets
+# (cmd/query/app/ui/actual holds only a .gitignore; the release build embeds jaeger-ui, a git
+# submodule), so the binary serves a placeholder page and `npm run trace` is the viewer.
+build jaeger github.com/jaegertracing/jaeger "$jaeger_version" ./cmd/jaeger "" \
+  "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$jaeger_version"
+log "dapr CLI $cli_version, daprd and sentry $dapr_version, jaeger $jaeger_version ready in $bin"

@@ -1,7 +1,8 @@
 /**
  * The local system in the foreground: Redis on 6379 (the one already running, or one started
- * here), Sentry on 50001 (where the Dapr CLI points sidecars when mTLS is on), then
- * `dapr run -f .`. Ctrl-C stops everything this started, and only that.
+ * here), Sentry on 50001 (where the Dapr CLI points sidecars when mTLS is on), Jaeger (OTLP on
+ * 4318 from both sidecars and both apps, its query API on 16686: `npm run trace -- <orderId>`),
+ * then `dapr run -f .`. Ctrl-C stops everything this started, and only that.
  *
  * With ORDER_STORE_REPLICAS=n (n > 1), order-store runs as n apps with a sidecar each under its
  * one app id, as on Kubernetes, from a run file written to .run/; a round-robin proxy on
@@ -12,6 +13,8 @@ import { join } from 'node:path';
 import { exitOnSettingsError, parseSettings, setting, topology } from '@orders/common';
 import { daprBinary } from '../harness/dapr-home';
 import { repoRoot } from '../harness/daprd';
+import { startJaeger } from '../harness/jaeger';
+import { answers } from '../harness/processes';
 import { ping, startRedis } from '../harness/redis';
 import { startRoundRobinProxy } from '../harness/round-robin-proxy';
 import { replicatedRunFile } from '../harness/run-file';
@@ -46,6 +49,19 @@ async function main(): Promise<void> {
     cleanups.push(() => redis.stop());
   }
 
+  const { otlpHttpPort, jaegerQueryPort } = topology.tracing;
+  const jaegerUrl = `http://127.0.0.1:${jaegerQueryPort}`;
+  if (await answers(`${jaegerUrl}/api/services`).catch(() => false)) {
+    say(`using the Jaeger already answering on ${jaegerUrl}`);
+  } else {
+    say(`starting Jaeger: OTLP on 127.0.0.1:${otlpHttpPort}, traces at ${jaegerUrl}`);
+    const jaeger = await startJaeger({ otlpHttpPort, queryPort: jaegerQueryPort }).catch(async (error: unknown) => {
+      await cleanUp();
+      throw error;
+    });
+    cleanups.push(() => jaeger.stop());
+  }
+
   say(`starting Sentry on 127.0.0.1:${SENTRY_PORT} (certificates in .run/sentry)`);
   const sentry = await startSentry({ dir: join(repoRoot, '.run', 'sentry'), port: SENTRY_PORT }).catch(async (error: unknown) => {
     await cleanUp();
@@ -74,7 +90,9 @@ async function main(): Promise<void> {
     env: { ...process.env, DAPR_TRUST_ANCHORS: sentry.trustAnchors, NAMESPACE: 'default', DAPR_HOST_IP: '127.0.0.1' },
   });
   say('try: curl -i -X POST localhost:3000/neworder -H "content-type: application/json" -d \'{"data":{"orderId":"42"}}\'');
-  say('     curl localhost:3000/order        (Ctrl-C stops everything)');
+  say('     curl localhost:3000/order');
+  say('     npm run trace -- 42                (that order\'s trace: both apps, both sidecars)');
+  say(`     curl localhost:3000/metrics        (Prometheus metrics; the sidecars' on 9091 and 9092; Ctrl-C stops everything)`);
 
   let stopping = false;
   const stop = () => {

@@ -135,3 +135,27 @@ describe('npm run bench -- --baseline, in miniature', () => {
     expect(baselineDirs()).toEqual(dirsBefore);
   });
 });
+
+// `npm run bench -- --tracing` in miniature: tracing off against tracing on, this checkout's apps
+// on sidecars of each configuration, spans to a real Jaeger. Only the shape is checked.
+describe('npm run bench -- --tracing, in miniature', () => {
+  const outDir = scratchOutDir('orders-bench-tracing-');
+  let results: CompareResults;
+
+  beforeAll(async () => {
+    results = await runComparison({ ...miniature(outDir), levels: [2], generatorRates: [10], tracing: true }, () => undefined);
+  }, 240_000);
+
+  test('both sides of each round are measured, off against on', () => {
+    expect(results.builds.baseline.ref).toBe('tracing off');
+    expect(results.builds.candidate.ref).toMatch(/^tracing on, sampling rate /);
+    const [level] = results.levels;
+    expect(level!.rounds.map((r) => r.first)).toEqual(['baseline', 'candidate']);
+    for (const r of level!.rounds) {
+      expect(r.baseline.rps).toBeGreaterThan(0);
+      expect(r.candidate.rps).toBeGreaterThan(0);
+    }
+    for (const side of ['baseline', 'candidate'] as const) expect(results.peakRssMb[side]['order-generator']).toBeGreaterThan(0);
+    expect(results.checks.map((c) => c.target)).toContain('zero errors on the order path, candidate');
+  });
+});

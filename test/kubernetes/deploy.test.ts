@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { daprHelmValues } from '../../infra/cdk/lib/dapr-helm-values';
 import { DEPLOY_DIR, type K8sObject, type ManifestFile, ordersManifests, tokenSecretsOf } from '../../infra/cdk/lib/manifests';
+import { COLLECTOR, collectorManifests } from '../../infra/cdk/lib/observability/collector-manifests';
 import { topology } from '../../infra/cdk/lib/topology';
 import { unknownDaprAnnotations } from '../../harness/dapr-module';
 import { builtVersion } from '../../harness/kubernetes/binaries';
@@ -180,6 +181,21 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
       }
     },
   );
+
+  test("the OpenTelemetry collector the CDK app adds is accepted, and its Pod admitted under the namespace's restricted level", async () => {
+    const collector = collectorManifests({ region: 'us-east-1', metricsLogGroupName: '/orders/orders/metrics' });
+    const { stderr } = await apply(collector);
+    expect(stderr).not.toMatch(/PodSecurity/);
+    const [pod] = await awaitPods(COLLECTOR.name, 1);
+    expect(pod!.spec.containers.map((c) => c.name)).toEqual(['collector']);
+    // The same Pod allowed to escalate privileges is refused: the check above can fail.
+    const copy = structuredClone(pod) as unknown as { metadata: Record<string, unknown>; spec: { containers: Array<{ securityContext?: Record<string, unknown> }> } };
+    copy.metadata = { name: 'collector-escalating', namespace: topology.namespace };
+    copy.spec.containers[0]!.securityContext = { ...copy.spec.containers[0]!.securityContext, allowPrivilegeEscalation: true };
+    await expect(kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', ...copy }))).rejects.toThrow(
+      /violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false/,
+    );
+  });
 
   test('the same Pod with the sidecar keeping its capabilities is refused by Pod Security admission', async () => {
     const [pod] = await awaitPods(topology.orderStore.appId, replicasOf(topology.orderStore.appId));

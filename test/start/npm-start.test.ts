@@ -89,6 +89,25 @@ describe('ORDER_STORE_REPLICAS=2 npm start', () => {
     await waitFor('generator orders on every replica', () => generatorOrdersBy().size === REPLICAS, 90_000, start);
   });
 
+  test("`npm run trace -- <orderId>` shows a generator order's trace across four processes, and a curl's from the store on", async () => {
+    const trace = async (orderId: string) => {
+      try {
+        const { stdout } = await run(process.execPath, ['--conditions=development', '--import=tsx', join('scripts', 'trace.ts'), orderId], { cwd: repoRoot, timeout: 30_000 });
+        return stdout;
+      } catch {
+        return ''; // not there yet: the sidecars send their spans every few seconds
+      }
+    };
+    const generated = storeLines().find((line) => line.msg === 'order created' && line.orderId && !line.orderId.startsWith('npm-start-'))!.orderId!;
+    let view = '';
+    await waitFor(`the trace of ${generated}`, async () => (view = await trace(generated)).includes('order-store daprd: /v1.0/state'), 30_000);
+    for (const step of ['order-generator: order', 'order-generator daprd:', 'order-store daprd: CallLocal', 'order-store: POST /neworder']) expect(view).toContain(step);
+    const posted = storeLines().find((line) => line.orderId?.startsWith('npm-start-'))!.orderId!;
+    await waitFor(`the trace of ${posted}`, async () => (view = await trace(posted)).includes('order-store daprd: /v1.0/state'), 30_000);
+    expect(view).toContain('order-store: POST /neworder');
+    expect(view).not.toContain('order-generator');
+  });
+
   test('Ctrl-C stops everything it started and exits 0', async () => {
     process.kill(start.pid, 'SIGINT');
     expect(await within(start.exited, 30_000)).toBe(0);

@@ -1,10 +1,11 @@
-import { parseSettings, setting, sidecarSettings, topology } from '@orders/common';
+import { parseSettings, setting, sidecarSettings, topology, tracingSettings } from '@orders/common';
 
 /** Every setting is an environment variable with a default; see the README's table. */
 export const generatorSettings = {
   /** Serves GET /healthz for Kubernetes probes; the generator takes no other inbound traffic. */
   PORT: setting.port(topology.orderGenerator.port),
   ...sidecarSettings,
+  ...tracingSettings,
   ORDER_STORE_APP_ID: setting.daprName(topology.orderStore.appId),
   ORDERS_PER_SECOND: setting.number(1, 0.01, 10_000),
   /** Stop generating after this many orders; 0 keeps going until stopped. */

@@ -1,14 +1,17 @@
 import { createServer } from 'node:http';
-import { DaprSidecar, createLogger, exitOnSettingsError, listenOrExit, topology } from '@orders/common';
+import { DaprSidecar, METRICS_PATH, createLogger, exitOnSettingsError, listenOrExit, serveMetrics, startTracing, topology } from '@orders/common';
 import { type GeneratorConfig, loadGeneratorConfig } from './config';
+import { generatorMetrics } from './metrics';
 import { newOrder } from './new-order';
 import { newOrderId } from './order-ids';
 import { OrderPipeline } from './pipeline';
 import { daprSender } from './sender';
 
 async function main(config: GeneratorConfig): Promise<void> {
+  const tracing = startTracing({ serviceName: topology.orderGenerator.appId, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, samplingRate: config.TRACE_SAMPLING_RATE });
   const logger = createLogger('order-generator', config.LOG_LEVEL);
   const sidecar = new DaprSidecar({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN });
+  const metrics = generatorMetrics();
   const pipeline = new OrderPipeline(
     daprSender(sidecar, config.ORDER_STORE_APP_ID, topology.newOrderMethod, config.REQUEST_TIMEOUT_MS),
     () => newOrder(newOrderId()),
@@ -20,10 +23,13 @@ async function main(config: GeneratorConfig): Promise<void> {
       backoff: { baseMs: config.RETRY_BASE_MS, maxMs: config.RETRY_MAX_MS },
     },
     logger,
+    metrics.observer,
   );
+  metrics.watch(pipeline);
 
-  // Liveness for Kubernetes, and the pipeline's counters for operators and the benchmark.
+  // Liveness for Kubernetes, and the pipeline's counters for operators, Prometheus and the benchmark.
   const health = createServer((req, res) => {
+    if (req.url === METRICS_PATH) return void serveMetrics(metrics.registry, req, res);
     const body = req.url === '/healthz' ? { status: 'ok' } : req.url === '/stats' ? pipeline.snapshot() : undefined;
     res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body ?? { error: { code: 'not_found', message: 'no such route', details: [] } }));
@@ -39,6 +45,7 @@ async function main(config: GeneratorConfig): Promise<void> {
     logger.info(stats, 'order-generator stopped');
     health.close();
     sidecar.close();
+    await tracing.shutdown().catch(() => undefined);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -1,4 +1,4 @@
-import type { Logger } from '@orders/common';
+import { type Context, type Logger, type Span, SpanKind, context, failSpan, trace } from '@orders/common';
 import { type BackoffPolicy, retryDelay } from './backoff';
 import type { NewOrder } from './new-order';
 import type { SendOrder } from './sender';
@@ -25,7 +25,20 @@ export interface PipelineStats {
 interface Pending {
   order: NewOrder;
   attempt: number;
+  /** The order's trace: one span from generation to confirmation (or drop), over every attempt. */
+  span: Span;
+  /** The context that span is active in: the order's log lines and attempts run inside it. */
+  trace: Context;
+  generatedAt: number;
 }
+
+/** What the pipeline reports as it goes, for its metrics; each is called once per event. */
+export interface PipelineObserver {
+  /** An order was confirmed or dropped this long after it was generated. */
+  finished(outcome: 'accepted' | 'rejected', seconds: number, status?: number): void;
+}
+
+const tracer = trace.getTracer('order-generator');
 
 /**
  * Generates orders at a steady rate and delivers each at least once: a failed attempt is retried
@@ -49,6 +62,7 @@ export class OrderPipeline {
     private readonly makeOrder: () => NewOrder,
     private readonly options: PipelineOptions,
     private readonly logger: Logger,
+    private readonly observer: PipelineObserver = { finished: () => {} },
   ) {
     this.finished = new Promise((resolve) => (this.markFinished = resolve));
   }
@@ -84,8 +98,10 @@ export class OrderPipeline {
     }
     for (const timer of this.waitingOrders.keys()) clearTimeout(timer);
     const unfinished = [...this.inFlightOrders, ...this.waitingOrders.values(), ...this.ready];
-    for (const { order, attempt } of unfinished) {
-      this.logger.warn({ orderId: order.orderId, attempt }, 'order not confirmed before shutdown');
+    for (const { order, attempt, span, trace: orderTrace } of unfinished) {
+      context.with(orderTrace, () => this.logger.warn({ orderId: order.orderId, attempt }, 'order not confirmed before shutdown'));
+      failSpan(span, undefined, 'not confirmed before shutdown');
+      span.end();
     }
     return this.snapshot();
   }
@@ -104,9 +120,15 @@ export class OrderPipeline {
       this.allowance -= 1;
       this.stats.generated += 1;
       this.stats.backlog += 1;
-      this.ready.push({ order: this.makeOrder(), attempt: 1 });
+      this.ready.push(this.traced(this.makeOrder()));
     }
     this.pump();
+  }
+
+  /** A new order with its own trace: a root span, whatever was active when the ticker ran. */
+  private traced(order: NewOrder): Pending {
+    const span = tracer.startSpan('order', { root: true, kind: SpanKind.PRODUCER, attributes: { 'order.id': order.orderId } });
+    return { order, attempt: 1, span, trace: trace.setSpan(context.active(), span), generatedAt: performance.now() };
   }
 
   private pump(): void {
@@ -114,27 +136,41 @@ export class OrderPipeline {
       const pending = this.ready.shift()!;
       this.stats.inFlight += 1;
       this.inFlightOrders.add(pending);
+      // The attempt's span is the parent the invocation carries (traceparent) to the sidecars.
+      const attemptSpan = tracer.startSpan(
+        'send order',
+        { kind: SpanKind.CLIENT, attributes: { 'order.id': pending.order.orderId, 'order.attempt': pending.attempt } },
+        pending.trace,
+      );
       const started = performance.now();
-      void this.send(pending.order, pending.attempt).then((delivery) => {
-        this.stats.inFlight -= 1;
-        this.inFlightOrders.delete(pending);
-        const { orderId } = pending.order;
-        const attempt = pending.attempt;
-        switch (delivery.kind) {
-          case 'accepted':
-            this.finish('accepted');
-            this.logger.info({ orderId, attempt, ms: Math.round(performance.now() - started) }, 'order accepted');
-            break;
-          case 'rejected':
-            this.finish('rejected');
-            this.logger.error({ orderId, attempt, status: delivery.status, reason: delivery.reason }, 'order rejected; dropped');
-            break;
-          case 'retry':
-            this.retryLater(pending, delivery.reason, delivery.status);
-            break;
-        }
-        this.pump();
-      });
+      void context.with(trace.setSpan(pending.trace, attemptSpan), () => this.send(pending.order, pending.attempt)).then((delivery) =>
+        context.with(pending.trace, () => {
+          this.stats.inFlight -= 1;
+          this.inFlightOrders.delete(pending);
+          const { orderId } = pending.order;
+          const attempt = pending.attempt;
+          switch (delivery.kind) {
+            case 'accepted':
+              attemptSpan.end();
+              this.finish(pending, 'accepted');
+              this.logger.info({ orderId, attempt, ms: Math.round(performance.now() - started) }, 'order accepted');
+              break;
+            case 'rejected':
+              failSpan(attemptSpan, delivery.status, delivery.reason);
+              attemptSpan.end();
+              failSpan(pending.span, delivery.status, `rejected: ${delivery.reason}`);
+              this.finish(pending, 'rejected', delivery.status);
+              this.logger.error({ orderId, attempt, status: delivery.status, reason: delivery.reason }, 'order rejected; dropped');
+              break;
+            case 'retry':
+              failSpan(attemptSpan, delivery.status, delivery.reason);
+              attemptSpan.end();
+              this.retryLater(pending, delivery.reason, delivery.status);
+              break;
+          }
+          this.pump();
+        }),
+      );
     }
   }
 
@@ -142,7 +178,7 @@ export class OrderPipeline {
     this.stats.retries += 1;
     const delayMs = retryDelay(pending.attempt, this.options.backoff);
     this.logger.warn({ orderId: pending.order.orderId, attempt: pending.attempt, status, reason, retryInMs: delayMs }, 'order not confirmed; will retry');
-    const next = { order: pending.order, attempt: pending.attempt + 1 };
+    const next = { ...pending, attempt: pending.attempt + 1 };
     const timer = setTimeout(() => {
       this.waitingOrders.delete(timer);
       // Older orders go first: a retry jumps ahead of orders generated since.
@@ -152,7 +188,10 @@ export class OrderPipeline {
     this.waitingOrders.set(timer, next);
   }
 
-  private finish(outcome: 'accepted' | 'rejected'): void {
+  private finish(pending: Pending, outcome: 'accepted' | 'rejected', status?: number): void {
+    pending.span.setAttribute('order.attempts', pending.attempt);
+    pending.span.end();
+    this.observer.finished(outcome, (performance.now() - pending.generatedAt) / 1000, status);
     this.stats[outcome] += 1;
     this.stats.backlog -= 1;
     if (this.stats.backlog > 0) return;

@@ -1,4 +1,4 @@
-import { parseSettings, setting, sidecarSettings, topology } from '@orders/common';
+import { parseSettings, setting, sidecarSettings, topology, tracingSettings } from '@orders/common';
 import { z } from 'zod';
 
 const secret = z.string().min(16, 'expected at least 16 characters').optional();
@@ -7,6 +7,7 @@ const secret = z.string().min(16, 'expected at least 16 characters').optional();
 export const storeSettings = {
   PORT: setting.port(topology.orderStore.port),
   ...sidecarSettings,
+  ...tracingSettings,
   STATESTORE_NAME: setting.daprName(topology.stateStore),
   BODY_LIMIT_BYTES: setting.integer(16_384, 256, 1_048_576),
   /** A request body not received in full by then is answered 408: slow senders cannot hold sockets. */

@@ -1,3 +1,4 @@
+import { type Context, context } from '@orders/common';
 import { isNewer } from './acceptance-clock';
 import type { StoredOrder } from './order';
 
@@ -35,6 +36,8 @@ export class LatestPointer {
   private reached: StoredOrder | undefined;
   /** What the next write stores. */
   private pending: StoredOrder | undefined;
+  /** The trace of the order offered last: the write that carries it is a span of that order's trace. */
+  private pendingTrace: Context = context.active();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private lastStart = -Infinity;
@@ -56,6 +59,7 @@ export class LatestPointer {
     if (this.newestOffered && !isNewer(order, this.newestOffered)) return Promise.resolve();
     this.newestOffered = order;
     this.pending = order;
+    this.pendingTrace = context.active();
     this.schedule();
     return this.immediateWrite?.done ?? Promise.resolve();
   }
@@ -108,7 +112,8 @@ export class LatestPointer {
     this.immediateWrite = undefined;
     this.pending = undefined;
     this.lastStart = Date.now();
-    const done = this.advance(order)
+    const done = context
+      .with(this.pendingTrace, () => this.advance(order))
       .then(
         (held) => {
           this.failures = 0;

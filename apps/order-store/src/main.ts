@@ -1,18 +1,26 @@
-import { DaprSidecar, createLogger, exitOnSettingsError, listenOrExit } from '@orders/common';
+import { DaprSidecar, createLogger, exitOnSettingsError, listenOrExit, startTracing, topology } from '@orders/common';
 import { type StoreConfig, loadStoreConfig } from './config';
+import { storeMetrics } from './metrics';
 import { OrderBook } from './orders';
 import { createOrderStoreServer } from './routes';
 import { DaprOrderState } from './state';
 
 function main(config: StoreConfig): void {
+  const tracing = startTracing({ serviceName: topology.orderStore.appId, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, samplingRate: config.TRACE_SAMPLING_RATE });
   const logger = createLogger('order-store', config.LOG_LEVEL);
+  const metrics = storeMetrics();
   const sidecar = new DaprSidecar({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN });
-  const state = new DaprOrderState(sidecar, config.STATESTORE_NAME);
-  const book = new OrderBook(state, undefined, {
-    onWriteError: (error, order) =>
-      logger.warn({ err: error, orderId: order.orderId }, 'latest-order pointer write failed; trying again'),
-  });
-  const server = createOrderStoreServer({ book, ping: () => state.ping(), config, logger });
+  const state = new DaprOrderState(sidecar, config.STATESTORE_NAME, metrics);
+  const book = new OrderBook(
+    state,
+    undefined,
+    {
+      onWriteError: (error, order) =>
+        logger.warn({ err: error, orderId: order.orderId }, 'latest-order pointer write failed; trying again'),
+    },
+    (races) => metrics.pointerWritten(races),
+  );
+  const server = createOrderStoreServer({ book, ping: () => state.ping(), config, logger, metrics });
   listenOrExit(server, config.PORT, logger, () => logger.info({ port: config.PORT }, 'order-store listening'));
   // Node's own limits are the backstop behind the JSON 408 of BODY_TIMEOUT_MS.
   server.requestTimeout = config.BODY_TIMEOUT_MS + 5_000;
@@ -36,7 +44,7 @@ function main(config: StoreConfig): void {
         .finally(() => {
           sidecar.close();
           logger.info('order-store stopped');
-          process.exit(0);
+          void tracing.shutdown().finally(() => process.exit(0));
         });
     });
     server.closeIdleConnections();

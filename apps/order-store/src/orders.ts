@@ -1,3 +1,4 @@
+import { failSpan, trace } from '@orders/common';
 import { AcceptanceClock, isNewer } from './acceptance-clock';
 import { LatestPointer, type LatestPointerOptions, defaultPointerOptions } from './latest-pointer';
 import { type Order, type StoredOrder, sameOrder } from './order';
@@ -11,6 +12,8 @@ import { type OrderState, StateUnavailableError } from './state';
 const MAX_POINTER_RACES = 16;
 
 export type AcceptOutcome = 'created' | 'duplicate' | 'conflict';
+
+const tracer = trace.getTracer('order-store');
 
 export interface AcceptOptions {
   /** A resend (the sender says so): look for the order before trying to insert it. */
@@ -30,6 +33,7 @@ export class OrderBook {
     private readonly state: OrderState,
     private readonly clock = new AcceptanceClock(),
     pointer: Partial<LatestPointerOptions> = {},
+    private readonly onPointerWritten: (races: number) => void = () => {},
   ) {
     this.latestPointer = new LatestPointer((order) => this.advanceLatest(order), {
       ...defaultPointerOptions,
@@ -96,15 +100,31 @@ export class OrderBook {
    * order, else replace it only if nobody wrote it since the read. Each write touches one key, so
    * nothing crosses Redis Cluster slots.
    */
-  private async advanceLatest(order: StoredOrder): Promise<StoredOrder> {
-    for (let race = 0; race < MAX_POINTER_RACES; race += 1) {
-      const current = await this.state.getLatest();
-      if (current) {
-        this.clock.observe(current.order.acceptedAt);
-        if (!isNewer(order, current.order)) return current.order;
+  private advanceLatest(order: StoredOrder): Promise<StoredOrder> {
+    return tracer.startActiveSpan('pointer write', { attributes: { 'order.id': order.orderId } }, async (span) => {
+      try {
+        for (let race = 0; race < MAX_POINTER_RACES; race += 1) {
+          span.setAttribute('pointer.races', race);
+          const current = await this.state.getLatest();
+          if (current) {
+            this.clock.observe(current.order.acceptedAt);
+            if (!isNewer(order, current.order)) {
+              span.setAttribute('pointer.newer_held', current.order.orderId);
+              return current.order;
+            }
+          }
+          if (await this.state.replaceLatest(order, current?.etag)) {
+            this.onPointerWritten(race);
+            return order;
+          }
+        }
+        throw new StateUnavailableError('pointer write', `lost ${MAX_POINTER_RACES} races in a row for the latest-order pointer`);
+      } catch (error) {
+        failSpan(span, undefined, error instanceof Error ? error.message : String(error));
+        throw error;
+      } finally {
+        span.end();
       }
-      if (await this.state.replaceLatest(order, current?.etag)) return order;
-    }
-    throw new StateUnavailableError('pointer write', `lost ${MAX_POINTER_RACES} races in a row for the latest-order pointer`);
+    });
   }
 }

@@ -1,11 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { type Logger, topology } from '@orders/common';
+import { type Logger, METRICS_PATH, SpanKind, context, contextFromHeaders, failSpan, serveMetrics, topology, trace } from '@orders/common';
 import express, { type Express, type RequestHandler } from 'express';
 import { HttpError, answerError, errorHandler, sendError, sendJson } from './http-errors';
 import { readJsonBody } from './json-body';
+import { type StoreMetrics, storeMetrics } from './metrics';
 import { ORDER_ID_PATTERN, type StoredOrder, newOrderBody } from './order';
-import type { OrderBook } from './orders';
+import type { AcceptOutcome, OrderBook } from './orders';
 import { StateUnavailableError } from './state';
 
 export interface RoutesConfig {
@@ -21,6 +22,8 @@ export interface AppDependencies {
   ping: () => Promise<void>;
   config: RoutesConfig;
   logger: Logger;
+  /** Counted and timed here and in the state layer; served at GET /metrics. */
+  metrics?: StoreMetrics;
 }
 
 /** Sent by order-generator on every attempt after the first; it makes the store look before writing. */
@@ -41,31 +44,53 @@ type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
  * slash) to the same handler.
  */
 export function createOrderStoreServer(dependencies: AppDependencies): Server {
-  const newOrder = newOrderHandler(dependencies);
+  const metrics = dependencies.metrics ?? storeMetrics();
+  const newOrder = newOrderHandler({ ...dependencies, metrics });
   const app = createApp(dependencies, newOrder);
   return createServer((req, res) => {
     if (req.method === 'POST' && req.url === NEW_ORDER_PATH) newOrder(req, res);
+    else if (req.method === 'GET' && req.url === METRICS_PATH) void serveMetrics(metrics.registry, req, res);
     else app(req, res);
   });
 }
 
-/** Reads, validates and accepts one order; answers every outcome itself, errors included. */
-function newOrderHandler({ book, config, logger }: AppDependencies): NodeHandler {
+const tracer = trace.getTracer('order-store');
+
+/**
+ * Reads, validates and accepts one order; answers every outcome itself, errors included. Each
+ * request is a span, a child of the one its caller (the store's sidecar) sent in traceparent;
+ * a refused order (any 4xx) or a failure (5xx) is an error span with its status.
+ */
+function newOrderHandler({ book, config, logger, metrics }: AppDependencies & { metrics: StoreMetrics }): NodeHandler {
   const authorize = credentialCheck(config);
   const onUnexpected = unexpectedErrorLogger(logger);
-  const acceptOrder = async (req: IncomingMessage, res: ServerResponse) => {
+  const acceptOrder = async (req: IncomingMessage, res: ServerResponse): Promise<AcceptOutcome> => {
     authorize(req);
-    const body = await readJsonBody(req, res, { limitBytes: config.BODY_LIMIT_BYTES, timeoutMs: config.BODY_TIMEOUT_MS });
-    const parsed = newOrderBody.safeParse(body);
-    if (!parsed.success) {
-      const details = parsed.error.issues.map((issue) => ({
-        path: issue.path.map(String).join('.'),
-        message: issue.message,
-      }));
-      logger.info({ orderId: claimedOrderId(body), details }, 'order rejected');
-      throw new HttpError(400, 'invalid_order', 'the order is not valid', details);
-    }
-    const order = parsed.data.data;
+    const request = trace.getActiveSpan();
+    const order = await tracer.startActiveSpan('validate order', async (span) => {
+      try {
+        const body = await readJsonBody(req, res, { limitBytes: config.BODY_LIMIT_BYTES, timeoutMs: config.BODY_TIMEOUT_MS });
+        const parsed = newOrderBody.safeParse(body);
+        if (!parsed.success) {
+          const details = parsed.error.issues.map((issue) => ({
+            path: issue.path.map(String).join('.'),
+            message: issue.message,
+          }));
+          const orderId = claimedOrderId(body);
+          // A refused order is found by its id too, when it has a readable one.
+          if (orderId) request?.setAttribute('order.id', orderId);
+          logger.info({ orderId, details }, 'order rejected');
+          throw new HttpError(400, 'invalid_order', 'the order is not valid', details);
+        }
+        return parsed.data.data;
+      } catch (error) {
+        if (error instanceof HttpError) failSpan(span, error.status, error.code);
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+    request?.setAttribute('order.id', order.orderId);
     const resend = Number(req.headers[ATTEMPT_HEADER] ?? '1') > 1;
     const outcome = await book.accept(order, { resend }).catch(asUnavailable);
     logger.info({ orderId: order.orderId, outcome }, `order ${outcome}`);
@@ -73,9 +98,25 @@ function newOrderHandler({ book, config, logger }: AppDependencies): NodeHandler
       throw new HttpError(409, 'order_conflict', `order ${order.orderId} was already accepted with different content`);
     }
     sendJson(res, outcome === 'created' ? 201 : 200, { orderId: order.orderId });
+    return outcome;
   };
   return (req, res) => {
-    acceptOrder(req, res).catch((error: unknown) => answerError(res, error, onUnexpected));
+    const started = performance.now();
+    const span = tracer.startSpan(`POST ${NEW_ORDER_PATH}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'POST' } }, contextFromHeaders(req.headers));
+    void context.with(trace.setSpan(context.active(), span), () =>
+      acceptOrder(req, res).then(
+        (outcome) => {
+          span.setAttribute('http.response.status_code', res.statusCode).setAttribute('order.outcome', outcome);
+          metrics.answered(outcome, res.statusCode, (performance.now() - started) / 1000);
+        },
+        (error: unknown) => {
+          answerError(res, error, onUnexpected);
+          const code = error instanceof HttpError ? error.code : 'internal';
+          failSpan(span, res.statusCode, code);
+          metrics.answered(code === 'order_conflict' ? 'conflict' : 'rejected', res.statusCode, (performance.now() - started) / 1000, code);
+        },
+      ).finally(() => span.end()),
+    );
   };
 }
 

@@ -1,4 +1,5 @@
-import { DaprHttpError, type DaprSidecar, type StateItem } from '@orders/common';
+import { DaprHttpError, type DaprSidecar, type Span, type StateItem, context, failSpan, trace } from '@orders/common';
+import type { StateOperation, StoreMetrics } from './metrics';
 import type { StoredOrder } from './order';
 
 /** The latest-order pointer as stored, with the ETag a write replacing it must name. */
@@ -58,9 +59,16 @@ const MAX_BATCH = 64;
 
 interface PendingInsert {
   order: StoredOrder;
+  /** The order's insert span: the state call that writes it (alone or in a batch) is its child or its link. */
+  span: Span;
   resolve: (inserted: boolean) => void;
   reject: (error: unknown) => void;
 }
+
+type StateMetrics = Pick<StoreMetrics, 'stateCall' | 'batch'>;
+const NO_METRICS: StateMetrics = { stateCall: () => {}, batch: () => {} };
+
+const tracer = trace.getTracer('order-store');
 
 export class DaprOrderState implements OrderState {
   private pendingInserts: PendingInsert[] = [];
@@ -68,6 +76,7 @@ export class DaprOrderState implements OrderState {
   constructor(
     private readonly sidecar: DaprSidecar,
     private readonly storeName: string,
+    private readonly metrics: StateMetrics = NO_METRICS,
   ) {}
 
   /**
@@ -76,10 +85,22 @@ export class DaprOrderState implements OrderState {
    * one each, and no order waits longer than the turn it arrived in.
    */
   insert(order: StoredOrder): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.pendingInserts.push({ order, resolve, reject });
+    const span = tracer.startSpan('insert order', { attributes: { 'order.id': order.orderId } });
+    return new Promise<boolean>((resolve, reject) => {
+      this.pendingInserts.push({ order, span, resolve, reject });
       if (this.pendingInserts.length === 1) setImmediate(() => void this.flushInserts());
-    });
+    }).then(
+      (inserted) => {
+        span.setAttribute('order.inserted', inserted);
+        span.end();
+        return inserted;
+      },
+      (error: unknown) => {
+        failSpan(span, undefined, describe(error));
+        span.end();
+        throw error;
+      },
+    );
   }
 
   private async flushInserts(): Promise<void> {
@@ -89,14 +110,26 @@ export class DaprOrderState implements OrderState {
     // read back as any duplicate is.
     const keys = new Set(batch.map(({ order }) => order.orderId));
     if (batch.length === 1 || keys.size < batch.length) {
-      for (const { order, resolve, reject } of batch) this.insertOne(order).then(resolve, reject);
+      for (const { order, span, resolve, reject } of batch) inSpan(span, () => this.insertOne(order)).then(resolve, reject);
       return;
     }
+    this.metrics.batch(batch.length);
+    // One state request for orders of as many traces: its span starts a trace of its own and links
+    // to each order's insert span, and each of those links back to it (OpenTelemetry's batch model).
+    const commit = tracer.startSpan('group commit', {
+      root: true,
+      attributes: { 'orders.batch_size': batch.length },
+      links: batch.map(({ span }) => ({ context: span.spanContext() })),
+    });
+    for (const { span } of batch) span.addLink({ context: commit.spanContext() }).setAttribute('orders.batch_size', batch.length);
     try {
-      await this.sidecar.saveState(this.storeName, batch.map(({ order }) => insertItem(order)));
+      await inSpan(commit, () => this.timed('group_commit', () => this.sidecar.saveState(this.storeName, batch.map(({ order }) => insertItem(order)))));
+      commit.end();
       for (const { resolve } of batch) resolve(true);
-    } catch {
-      for (const { order, resolve, reject } of batch) this.insertAfterFailedBatch(order).then(resolve, reject);
+    } catch (error) {
+      failSpan(commit, error instanceof DaprHttpError ? error.status : undefined, describe(error));
+      commit.end();
+      for (const { order, span, resolve, reject } of batch) inSpan(span, () => this.insertAfterFailedBatch(order)).then(resolve, reject);
     }
   }
 
@@ -111,13 +144,13 @@ export class DaprOrderState implements OrderState {
   }
 
   private insertOne(order: StoredOrder): Promise<boolean> {
-    return this.writeIfUnchanged(insertItem(order));
+    return this.writeIfUnchanged('insert', insertItem(order));
   }
 
   /** A conditional write: false when the ETag no longer matches (or, see NEVER_MATCHES, the store is down). */
-  private async writeIfUnchanged(item: StateItem): Promise<boolean> {
+  private async writeIfUnchanged(operation: StateOperation, item: StateItem): Promise<boolean> {
     try {
-      await this.sidecar.saveState(this.storeName, [item]);
+      await this.timed(operation, () => this.sidecar.saveState(this.storeName, [item]));
       return true;
     } catch (error) {
       if (error instanceof DaprHttpError && error.status === 409) return false;
@@ -131,7 +164,7 @@ export class DaprOrderState implements OrderState {
 
   async getLatest(): Promise<LatestEntry | undefined> {
     try {
-      const entry = await this.sidecar.getStateEntry(this.storeName, LATEST_KEY);
+      const entry = await this.timed('pointer_read', () => this.sidecar.getStateEntry(this.storeName, LATEST_KEY));
       return entry && { order: entry.value as StoredOrder, etag: entry.etag };
     } catch (error) {
       throw new StateUnavailableError('read', error);
@@ -139,7 +172,7 @@ export class DaprOrderState implements OrderState {
   }
 
   async replaceLatest(order: StoredOrder, etag: string | undefined): Promise<boolean> {
-    return this.writeIfUnchanged({ key: LATEST_KEY, value: order, etag: etag ?? NEVER_MATCHES, options: FIRST_WRITE });
+    return this.writeIfUnchanged('pointer_write', { key: LATEST_KEY, value: order, etag: etag ?? NEVER_MATCHES, options: FIRST_WRITE });
   }
 
   async ping(): Promise<void> {
@@ -150,11 +183,32 @@ export class DaprOrderState implements OrderState {
   // Only order-store writes these keys, and only as StoredOrder.
   private async read(key: string, timeoutMs?: number): Promise<StoredOrder | undefined> {
     try {
-      return (await this.sidecar.getState(this.storeName, key, { timeoutMs })) as StoredOrder | undefined;
+      return (await this.timed('get', () => this.sidecar.getState(this.storeName, key, { timeoutMs }))) as StoredOrder | undefined;
     } catch (error) {
       throw new StateUnavailableError('read', error);
     }
   }
+
+  /** Times one state call for the state-call latency histogram; a refused conditional write (409) counts as an answer. */
+  private async timed<T>(operation: StateOperation, call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let answered = false;
+    try {
+      const result = await call();
+      answered = true;
+      return result;
+    } catch (error) {
+      answered = error instanceof DaprHttpError && error.status === 409;
+      throw error;
+    } finally {
+      this.metrics.stateCall(operation, (performance.now() - started) / 1000, answered);
+    }
+  }
+}
+
+/** Runs `work` with `span` active, so that the sidecar calls it makes carry it as their parent. */
+function inSpan<T>(span: Span, work: () => Promise<T>): Promise<T> {
+  return context.with(trace.setSpan(context.active(), span), work);
 }
 
 /** The order under its own key, written only if the key is absent. */

@@ -7,6 +7,7 @@ import { DaprControlPlane } from './dapr-control-plane';
 import { ownLambdaLogGroups } from './lambda-log-groups';
 import { Network } from './network';
 import { suppressNagFindings } from './nag-suppressions';
+import { Observability } from './observability/observability';
 import { type AppImage, OrdersApp } from './orders-app';
 import type { Settings } from './settings';
 import { TeardownCheck } from './teardown-check';
@@ -27,6 +28,7 @@ export class OrdersStack extends Stack {
   readonly cache: Cache;
   readonly dapr: DaprControlPlane;
   readonly app: OrdersApp;
+  readonly observability: Observability;
   readonly teardownCheck: TeardownCheck;
 
   constructor(scope: Construct, id: string, props: OrdersStackProps) {
@@ -97,6 +99,14 @@ export class OrdersStack extends Stack {
       writeToken: settings.writeToken,
     });
 
+    this.observability = new Observability(this, 'Observability', {
+      cluster: this.cluster.cluster,
+      clusterName: settings.clusterName,
+      cacheName: this.cache.cache.ref,
+      dependsOn: [this.app],
+      logRetention: retention,
+    });
+
     if (settings.allowedClientCidrs.includes('0.0.0.0/0')) {
       Annotations.of(this).addWarningV2(
         'orders:open-load-balancer',
@@ -136,6 +146,11 @@ export class OrdersStack extends Stack {
     new CfnOutput(this, 'CacheEndpoint', {
       description: 'ElastiCache Serverless endpoint (TLS), reachable only from the cluster',
       value: this.cache.endpoint,
+    });
+    new CfnOutput(this, 'DashboardUrl', { description: 'CloudWatch dashboard: orders/s, latency, errors, circuit breakers, cache ECPU', value: this.observability.dashboardUrl });
+    new CfnOutput(this, 'TracesUrl', {
+      description: "X-Ray traces; an order's trace: filter annotation.order_id = \"<orderId>\"",
+      value: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#xray:traces/query`,
     });
     new CfnOutput(this, 'DaprVersion', { description: 'Dapr control plane and chart version', value: settings.daprVersion });
   }

@@ -8,6 +8,7 @@ import {
   StateConsistencyEnum,
 } from '@dapr/dapr';
 import type { Logger } from './logger';
+import { traceHeaders } from './tracing';
 
 export interface SidecarAddress {
   host: string;
@@ -101,6 +102,11 @@ export class DaprSidecar {
     // the sidecar's components are ready) and gives up after 60 tries. The apps instead wait with
     // waitUntilReady for as long as it takes, or answer 503 until the sidecar is ready.
     this.http.setIsInitialized(true);
+    // Gap: the SDK's state calls take no headers. Every call carries the active trace context
+    // (traceparent), so the sidecar's span for it is a child of the app's span for the order.
+    const execute = this.http.execute.bind(this.http);
+    this.http.execute = (url, params, requiresInitialization) =>
+      execute(url, { method: 'GET', ...params, headers: traceHeaders({ ...params?.headers }) }, requiresInitialization);
   }
 
   get endpoint(): string {

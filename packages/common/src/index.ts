@@ -12,3 +12,20 @@ export {
   type StateEntry,
   type StateItem,
 } from './dapr';
+export {
+  SpanKind,
+  SpanStatusCode,
+  context,
+  contextFromHeaders,
+  failSpan,
+  startTracing,
+  trace,
+  traceHeaders,
+  tracingSettings,
+  type Attributes,
+  type Context,
+  type Link,
+  type Span,
+  type Tracing,
+} from './tracing';
+export { Counter, Gauge, Histogram, LATENCY_BUCKETS, METRICS_PATH, Registry, createRegistry, recentQuantiles, serveMetrics } from './metrics';

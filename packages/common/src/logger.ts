@@ -1,3 +1,4 @@
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -15,7 +16,9 @@ const FLUSH_EVERY_MS = 100;
  * One JSON object per line on stdout, the shape log collectors (CloudWatch, Loki) index as-is.
  * Events about an order carry `orderId` as a field, never only inside the message. `pid` tells
  * replicas apart where nothing else does: several order-store replicas on one machine
- * (`ORDER_STORE_REPLICAS`) print to one console under one app id.
+ * (`ORDER_STORE_REPLICAS`) print to one console under one app id. A line written while a span is
+ * active (everything about an order) carries its `trace_id` and `span_id`, which lead to the
+ * order's trace in Jaeger or X-Ray.
  */
 export function createLogger(app: string, level = 'info'): Logger {
   return pino(
@@ -24,9 +27,17 @@ export function createLogger(app: string, level = 'info'): Logger {
       base: { app, pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      mixin: activeTraceIds,
     },
     // pino writes what is waiting synchronously when the process exits, crash or not; only a
     // SIGKILL loses the last FLUSH_EVERY_MS of lines.
     pino.destination({ dest: 1, sync: false, minLength: WRITE_AT_BYTES, periodicFlush: FLUSH_EVERY_MS }),
   );
+}
+
+/** The active span's ids, in the field names OpenTelemetry's log data model uses; none outside a span. */
+function activeTraceIds(): { trace_id?: string; span_id?: string } {
+  const spanContext = trace.getActiveSpan()?.spanContext();
+  if (!spanContext || !isSpanContextValid(spanContext)) return {};
+  return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
 }

@@ -4,6 +4,7 @@ import topologyJson from '../topology.json';
 export interface Topology {
   daprVersion: string;
   daprCliVersion: string;
+  jaegerVersion: string;
   namespace: string;
   orderStore: { appId: string; port: number };
   orderGenerator: { appId: string; port: number };
@@ -11,6 +12,8 @@ export interface Topology {
   daprConfiguration: string;
   resiliency: string;
   newOrderMethod: string;
+  /** Where local OTLP goes (Jaeger, `npm start`) and how many orders are traced. */
+  tracing: { samplingRate: string; otlpHttpPort: number; jaegerQueryPort: number };
 }
 
 export const topology: Topology = topologyJson;

@@ -1,0 +1,190 @@
+import { stringify } from 'yaml';
+import type { K8sObject } from '../manifests';
+import { topology } from '../topology';
+
+/**
+ * The OpenTelemetry collector of the cluster: the AWS Distro for OpenTelemetry (ADOT) Collector,
+ * as plain Kubernetes objects in the orders namespace (restricted Pod Security Standard, like the
+ * apps). Why ADOT, and why not through an add-on, is in infra/cdk/README.md (Observability).
+ *
+ * It receives OTLP/HTTP from both sidecars (deploy/configuration.yaml: tracing.otel) and both apps
+ * (OTEL_EXPORTER_OTLP_ENDPOINT in deploy/), and scrapes the apps' GET /metrics and the sidecars'
+ * Prometheus port; traces go to AWS X-Ray (awsxray exporter), metrics to CloudWatch as embedded
+ * metric format log events (awsemf exporter), which CloudWatch turns into metrics.
+ */
+export const COLLECTOR = {
+  name: 'otel-collector',
+  /** Its Pod Identity association names this service account (observability.ts). */
+  serviceAccount: 'otel-collector',
+  /**
+   * ADOT Collector v0.47.0 from its public ECR repository; the release EKS Anywhere packages
+   * (aws/eks-anywhere-build-tooling, projects/aws-observability/aws-otel-collector/README.md).
+   */
+  image: 'public.ecr.aws/aws-observability/aws-otel-collector:v0.47.0',
+  otlpHttpPort: 4318,
+  healthPort: 13133,
+  /** The CloudWatch namespace the app and sidecar metrics land in. */
+  metricsNamespace: 'Orders',
+} as const;
+
+/** What the sidecars' and apps' OTLP exporters are pointed at in deploy/. */
+export const COLLECTOR_OTLP_ADDRESS = `${COLLECTOR.name}.${topology.namespace}.svc.cluster.local:${COLLECTOR.otlpHttpPort}`;
+
+export interface CollectorSettings {
+  /** The AWS Region the exporters send to. */
+  readonly region: string;
+  /** The log group the awsemf exporter writes metric events to (the stack creates it). */
+  readonly metricsLogGroupName: string;
+}
+
+/** Dimension sets of each exported metric; a metric not declared here is not sent (CloudWatch bills per metric). */
+export const EXPORTED_METRICS: ReadonlyArray<{ metrics: string[]; dimensions: string[][] }> = [
+  { metrics: ['order_store_orders_total'], dimensions: [['outcome']] },
+  { metrics: ['order_store_orders_rejected_total'], dimensions: [['status'], ['status', 'reason']] },
+  { metrics: ['order_store_request_latency_seconds', 'order_generator_order_latency_seconds'], dimensions: [['quantile']] },
+  { metrics: ['order_store_pointer_writes_total', 'order_store_pointer_races_total'], dimensions: [[]] },
+  {
+    metrics: [
+      'order_generator_orders_generated_total',
+      'order_generator_orders_confirmed_total',
+      'order_generator_orders_dropped_total',
+      'order_generator_retries_total',
+      'order_generator_backlog',
+      'order_generator_in_flight',
+    ],
+    dimensions: [[]],
+  },
+  // Dapr's resiliency metrics (dapr/pkg/diagnostics/resiliency_monitoring.go at v1.18.2): an
+  // activation of the circuit-breaker policy with status "open" is a breaker opening.
+  { metrics: ['dapr_resiliency_activations_total'], dimensions: [['app_id', 'policy', 'status']] },
+  { metrics: ['process_resident_memory_bytes'], dimensions: [['app']] },
+];
+
+/** Prometheus scrape jobs over the orders namespace's pods: the apps' http port, the sidecars' dapr-metrics port. */
+function scrapeJob(jobName: string, container: string, portName: string) {
+  return {
+    job_name: jobName,
+    scrape_interval: '30s',
+    kubernetes_sd_configs: [{ role: 'pod', namespaces: { names: [topology.namespace] } }],
+    relabel_configs: [
+      { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'], regex: `${topology.orderStore.appId}|${topology.orderGenerator.appId}`, action: 'keep' },
+      { source_labels: ['__meta_kubernetes_pod_container_name'], regex: container, action: 'keep' },
+      { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: portName, action: 'keep' },
+      { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'], target_label: 'app' },
+      { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
+    ],
+  };
+}
+
+/** The collector's own configuration, as the ConfigMap carries it. */
+export function collectorConfig(settings: CollectorSettings): Record<string, unknown> {
+  return {
+    extensions: { health_check: { endpoint: `0.0.0.0:${COLLECTOR.healthPort}` } },
+    receivers: {
+      otlp: { protocols: { http: { endpoint: `0.0.0.0:${COLLECTOR.otlpHttpPort}` } } },
+      prometheus: {
+        config: {
+          scrape_configs: [
+            // Each app container's port is named `http` (deploy/order-*.yaml); its GET /metrics.
+            scrapeJob('orders-apps', `${topology.orderStore.appId}|${topology.orderGenerator.appId}`, 'http'),
+            // Dapr's injector names the sidecar's metrics port dapr-metrics (9090): dapr/pkg/injector/consts/consts.go at v1.18.2.
+            scrapeJob('dapr-sidecars', 'daprd', 'dapr-metrics'),
+          ],
+        },
+      },
+    },
+    processors: {
+      memory_limiter: { check_interval: '1s', limit_percentage: 80, spike_limit_percentage: 20 },
+      batch: { timeout: '5s' },
+    },
+    exporters: {
+      awsxray: {
+        region: settings.region,
+        // Indexed attributes become X-Ray annotations (dots as underscores), which filter
+        // expressions search: `annotation.order_id = "<orderId>"` finds an order's trace.
+        indexed_attributes: ['order.id', 'order.outcome'],
+      },
+      awsemf: {
+        region: settings.region,
+        namespace: COLLECTOR.metricsNamespace,
+        log_group_name: settings.metricsLogGroupName,
+        dimension_rollup_option: 'NoDimensionRollup',
+        metric_declarations: EXPORTED_METRICS.map(({ metrics, dimensions }) => ({ dimensions, metric_name_selectors: metrics.map((name) => `^${name}$`) })),
+      },
+    },
+    service: {
+      extensions: ['health_check'],
+      pipelines: {
+        traces: { receivers: ['otlp'], processors: ['memory_limiter', 'batch'], exporters: ['awsxray'] },
+        metrics: { receivers: ['prometheus'], processors: ['memory_limiter', 'batch'], exporters: ['awsemf'] },
+      },
+    },
+  };
+}
+
+/** The collector's ServiceAccount, RBAC for pod discovery, ConfigMap, Deployment and Service. */
+export function collectorManifests(settings: CollectorSettings): K8sObject[] {
+  const namespace = topology.namespace;
+  const labels = { 'app.kubernetes.io/name': COLLECTOR.name, 'app.kubernetes.io/part-of': 'orders' };
+  const metadata = (name: string) => ({ name, namespace, labels });
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(COLLECTOR.serviceAccount), automountServiceAccountToken: true },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: metadata(`${COLLECTOR.name}-pod-discovery`),
+      // Only what Prometheus' kubernetes_sd_configs (role: pod) reads, in this namespace only.
+      rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: metadata(`${COLLECTOR.name}-pod-discovery`),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${COLLECTOR.name}-pod-discovery` },
+      subjects: [{ kind: 'ServiceAccount', name: COLLECTOR.serviceAccount, namespace }],
+    },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(`${COLLECTOR.name}-config`), data: { 'config.yaml': stringify(collectorConfig(settings)) } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: metadata(COLLECTOR.name),
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { 'app.kubernetes.io/name': COLLECTOR.name } },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: COLLECTOR.serviceAccount,
+            securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [
+              {
+                name: 'collector',
+                image: COLLECTOR.image,
+                args: ['--config=/etc/otel/config.yaml'],
+                ports: [
+                  { name: 'otlp-http', containerPort: COLLECTOR.otlpHttpPort, protocol: 'TCP' },
+                  { name: 'health', containerPort: COLLECTOR.healthPort, protocol: 'TCP' },
+                ],
+                readinessProbe: { httpGet: { path: '/', port: 'health' }, periodSeconds: 10 },
+                livenessProbe: { httpGet: { path: '/', port: 'health' }, periodSeconds: 30 },
+                resources: { requests: { cpu: '100m', memory: '200Mi' }, limits: { memory: '400Mi' } },
+                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                volumeMounts: [{ name: 'config', mountPath: '/etc/otel', readOnly: true }],
+              },
+            ],
+            volumes: [{ name: 'config', configMap: { name: `${COLLECTOR.name}-config` } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: metadata(COLLECTOR.name),
+      spec: {
+        selector: { 'app.kubernetes.io/name': COLLECTOR.name },
+        ports: [{ name: 'otlp-http', port: COLLECTOR.otlpHttpPort, targetPort: 'otlp-http', protocol: 'TCP' }],
+      },
+    },
+  ];
+}
