@@ -67,14 +67,23 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
 
   beforeAll(async () => {
     const builder = imageBuilder(join(dir, 'images'));
-    const nodeImage = await timed('node base image', () => nodeBaseImage(builder, dir));
-    const appArchives = await timed('app images (buildah, Dockerfiles)', async () => [
-      await appImage(builder, dir, 'order-store', STORE_IMAGE, nodeImage, join(homedir(), '.npm')),
-      await appImage(builder, dir, 'order-generator', GENERATOR_IMAGE, nodeImage, join(homedir(), '.npm')),
-    ]);
     const nodeArchives = await timed('pause and CoreDNS images', async () => [await pauseImage(builder, dir), await corednsImage(builder, dir)]);
-    node = await timed('node up (netns, containerd, control plane, kubelet, kube-proxy, CoreDNS)', () => startKubeletNode({ dir: join(dir, 'node'), images: nodeArchives }));
-    await node.importImages(appArchives);
+    // The apps' builds and the node's start share nothing until the import: side by side.
+    const appBuilds = timed('app images (buildah, Dockerfiles)', async () => {
+      const nodeImage = await nodeBaseImage(builder, dir);
+      return [
+        await appImage(builder, dir, 'order-store', STORE_IMAGE, nodeImage, join(homedir(), '.npm')),
+        await appImage(builder, dir, 'order-generator', GENERATOR_IMAGE, nodeImage, join(homedir(), '.npm')),
+      ];
+    });
+    const nodeStart = timed('node up (netns, containerd, control plane, kubelet, kube-proxy, CoreDNS)', () =>
+      startKubeletNode({ dir: join(dir, 'node'), images: nodeArchives }).then((started) => (node = started)),
+    );
+    // Both settle before either's failure is reported, so that afterAll finds the node to stop.
+    const [apps, started] = await Promise.allSettled([appBuilds, nodeStart]);
+    if (apps.status === 'rejected') throw apps.reason;
+    if (started.status === 'rejected') throw started.reason;
+    await node!.importImages(apps.value);
 
     cache = await timed('cache stand-in', () => startRedisTlsCluster({ network: node!.network }));
 
@@ -85,7 +94,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
     const daprRefs = daprImageRefs(chart);
     await timed('Dapr images', async () => node!.importImages(await daprImages(builder, dir, daprRefs, cache!.caPath)));
     builder.remove();
-    const present = await node.images();
+    const present = await node!.images();
     const wanted = [...daprRefs, ...Object.values(APP_IMAGES)];
     expect(wanted.filter((ref) => !present.includes(ref))).toEqual([]);
 
