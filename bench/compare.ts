@@ -242,7 +242,7 @@ export function renderComparison(results: CompareResults): string {
     '### Order path: candidate ÷ baseline throughput',
     '',
     row(['connections', ...Array.from({ length: n }, (_, i) => `round ${i + 1}`), 'median', 'baseline req/s', 'candidate req/s', 'errors (baseline / candidate)']),
-    row(Array(n + 5).fill('---:')),
+    row(Array<string>(n + 5).fill('---:')),
   ];
   for (const level of results.levels) {
     const rps = (label: BuildLabel) => level.rounds.map((x) => x[label].rps).join(' / ');
@@ -256,7 +256,7 @@ export function renderComparison(results: CompareResults): string {
     '### Order path: latency, CPU and memory (medians of the rounds)',
     '',
     row(['connections', 'p50 ms', 'p99 ms', 'order-store CPU ms/order', 'path CPU ms/order', 'state requests per order', 'order-store peak RSS MB']),
-    row(Array(7).fill('---:')),
+    row(Array<string>(7).fill('---:')),
   );
   for (const level of results.levels) {
     const both = (figure: (f: PathFigures) => number, pick: (values: number[]) => number = medianOf) =>
@@ -275,7 +275,7 @@ export function renderComparison(results: CompareResults): string {
   }
   lines.push('', 'Each cell is baseline → candidate; peak RSS is the highest of the rounds. CPU ms per order of each process on the path:', '');
   const processes = [...new Set(results.levels.flatMap((level) => level.rounds.flatMap((x) => [...Object.keys(x.baseline.cpuMsPerOrder), ...Object.keys(x.candidate.cpuMsPerOrder)])))];
-  lines.push(row(['connections', ...processes]), row(Array(processes.length + 1).fill('---:')));
+  lines.push(row(['connections', ...processes]), row(Array<string>(processes.length + 1).fill('---:')));
   for (const level of results.levels) {
     const both = (name: string) => LABELS.map((label) => medianOf(level.rounds.map((x) => x[label].cpuMsPerOrder[name] ?? 0))).join(' → ');
     lines.push(row([level.connections, ...processes.map(both)]));
@@ -287,7 +287,7 @@ export function renderComparison(results: CompareResults): string {
     '### order-generator at the same rates (medians of the rounds)',
     '',
     row(['rate /s', 'accepted /s', 'CPU ms/order', 'CPU ratio per round', 'median CPU ratio', 'peak RSS MB', 'retries', 'rounds held']),
-    row(Array(8).fill('---:')),
+    row(Array<string>(8).fill('---:')),
   );
   for (const rate of results.generator) {
     const both = (figure: (s: RateStep) => number, pick: (values: number[]) => number = medianOf) =>

@@ -59,7 +59,7 @@ export function renderMarkdown(results: BenchResults): string {
     '### Throughput and latency',
     '',
     row(['connections', 'order path req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'errors', '(1) invoke req/s', '(1) p99 ms', '(2) state req/s', '(2) p99 ms', '(1)+(2) in series req/s', 'ratioToCeiling', '(3) redis SET req/s']),
-    row(Array(13).fill('---:')),
+    row(Array<string>(13).fill('---:')),
   ];
   orderPath.levels.forEach((level, i) => {
     const invoke = invokeCeiling.levels[i];
@@ -88,7 +88,7 @@ export function renderMarkdown(results: BenchResults): string {
     'Each round, in the order measured: req/s of each target, and ratioToCeiling within the round (the three targets measured back to back):',
     '',
     row(['connections', 'order path', '(1) invoke', '(2) state', 'ratioToCeiling']),
-    row(Array(5).fill('---:')),
+    row(Array<string>(5).fill('---:')),
   );
   orderPath.levels.forEach((level, i) => {
     const rounds = (l: { roundsRps: number[] } | undefined) => l?.roundsRps.join(' / ') ?? '';
@@ -98,7 +98,7 @@ export function renderMarkdown(results: BenchResults): string {
 
   lines.push('', '### Peak RSS (MB)', '');
   const names = [...new Set(Object.values(results.targets).flatMap((t) => t.levels.flatMap((l) => l.processes.map((p) => p.name))))];
-  lines.push(row(['target', ...names]), row(Array(names.length + 1).fill('---:')));
+  lines.push(row(['target', ...names]), row(Array<string>(names.length + 1).fill('---:')));
   for (const target of Object.values(results.targets)) {
     const peak = (name: string) => {
       const values = target.levels.flatMap((l) => l.processes.filter((p) => p.name === name).map((p) => p.peakRssMb));
@@ -112,7 +112,7 @@ export function renderMarkdown(results: BenchResults): string {
     lines.push(heading, '', explanation, '');
     for (const target of [orderPath, invokeCeiling, stateCeiling]) {
       const names = Object.keys(target.levels[0] ? figure(target.levels[0]) : {});
-      lines.push(`${target.name}:`, '', row(['connections', ...names, 'sum']), row(Array(names.length + 2).fill('---:')));
+      lines.push(`${target.name}:`, '', row(['connections', ...names, 'sum']), row(Array<string>(names.length + 2).fill('---:')));
       for (const level of target.levels) {
         const figures = figure(level);
         const values = names.map((n) => figures[n]);
@@ -136,10 +136,10 @@ export function renderMarkdown(results: BenchResults): string {
   lines.push(
     '### Where the order path spends more than the ceilings',
     '',
-    "CPU ms per order of the order path against ceilings (1) and (2) together, split by who spends the difference: order-store beyond the no-op app is what our code adds; the sidecars and Redis doing the same calls in one path rather than apart is what Dapr adds.",
+    'CPU ms per order of the order path against ceilings (1) and (2) together, split by who spends the difference: order-store beyond the no-op app is what our code adds; the sidecars and Redis doing the same calls in one path rather than apart is what Dapr adds.',
     '',
     row(['connections', 'order path', '(1) + (2)', 'order-store beyond the no-op app', 'sidecars and Redis beyond the ceilings', 'load generator beyond the ceilings', "order-store's addition ÷ (1) + (2)"]),
-    row(Array(7).fill('---:')),
+    row(Array<string>(7).fill('---:')),
     ...cpuAttribution(results).map((a) =>
       row([a.connections, a.orderPath, a.ceilings, a.orderStoreAdds, a.daprAndRedisAdd, a.loadGeneratorAdds, a.ceilings > 0 ? `${round((a.orderStoreAdds / a.ceilings) * 100, 1)}%` : '']),
     ),
@@ -148,7 +148,7 @@ export function renderMarkdown(results: BenchResults): string {
 
   const g = results.generator;
   lines.push('### order-generator', '');
-  lines.push(row(['configured /s', 'accepted /s', 'held', 'retries', 'backlog at end', 'CPU ms/order', 'peak RSS MB']), row(Array(7).fill('---:')));
+  lines.push(row(['configured /s', 'accepted /s', 'held', 'retries', 'backlog at end', 'CPU ms/order', 'peak RSS MB']), row(Array<string>(7).fill('---:')));
   for (const s of g.steps) lines.push(row([s.configuredPerSec, s.acceptedPerSec, s.held ? 'yes' : 'no', s.retries, s.backlogAtEnd, s.cpuMsPerOrder, s.peakRssMb]));
   lines.push(
     '',

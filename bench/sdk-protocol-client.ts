@@ -1,9 +1,11 @@
+import { CommunicationProtocolEnum, DaprClient, LogLevel, StateConcurrencyEnum, StateConsistencyEnum } from '@dapr/dapr';
 import { DaprSidecar, topology } from '@orders/common';
 
 /**
  * One run of bench/sdk-protocols.ts: `node --import=tsx bench/sdk-protocol-client.ts <http|grpc>
  * <daprd HTTP port> <daprd gRPC port> <saves>`. It imports nothing else, so that its RSS is the
- * SDK's and Node's (and tsx's, the same for both); it prints one line of JSON.
+ * SDK's and Node's (and tsx's, the same for both; both load the SDK's whole index, as DaprSidecar
+ * does since issue 23); it prints one line of JSON.
  */
 export interface ProtocolRun {
   protocol: 'http' | 'grpc';
@@ -26,8 +28,6 @@ async function saver(protocol: ProtocolRun['protocol'], httpPort: number, grpcPo
       stop: async () => sidecar.close(),
     };
   }
-  // Loaded here, not above: the HTTP run must not load the SDK's index.
-  const { CommunicationProtocolEnum, DaprClient, LogLevel, StateConcurrencyEnum, StateConsistencyEnum } = await import('@dapr/dapr');
   const client = new DaprClient({ daprHost: '127.0.0.1', daprPort: String(grpcPort), communicationProtocol: CommunicationProtocolEnum.GRPC, logger: { level: LogLevel.Error } });
   const options = { concurrency: StateConcurrencyEnum.CONCURRENCY_FIRST_WRITE, consistency: StateConsistencyEnum.CONSISTENCY_STRONG };
   return {

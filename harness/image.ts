@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
@@ -118,7 +118,7 @@ function execForm(args: string, what: string, where: string): string[] {
   if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((item) => typeof item === 'string')) {
     throw new Error(`${where}: ${what} must be a non-empty JSON array of strings`);
   }
-  return parsed as string[];
+  return parsed;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,7 +207,9 @@ function copyTree(from: string, to: string, keep: (relative: string) => boolean,
   }
   if (!keep(relative)) return 0;
   mkdirSync(dirname(to), { recursive: true });
-  cpSync(from, to, { verbatimSymlinks: true });
+  // A link (npm's link to a workspace) is copied as the link itself, as Docker's COPY does.
+  if (stat.isSymbolicLink()) symlinkSync(readlinkSync(from), to);
+  else cpSync(from, to);
   return 1;
 }
 
@@ -246,7 +248,7 @@ function replayCopy(args: string, stage: StageState, stages: Map<string, StageSt
 
 /**
  * RUN, for the npm commands the Dockerfiles use, joined by `&&`: the npm argument lists to run.
- * `npm ci` becomes `npm install`: the image's npm 10 (node:20-slim) runs `npm ci`, but this
+ * `npm ci` becomes `npm install`: the image (node:26-slim) runs `npm ci`, but this
  * machine's npm 11 has a lockfile bug that breaks `npm ci` in a workspace subset; with the same
  * lockfile, flags and workspaces, install resolves the same tree. `--prefer-offline` only skips
  * revalidating a warm cache. `npm cache clean --force` keeps the image layer small; here it would

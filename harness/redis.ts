@@ -54,4 +54,3 @@ export async function ping(port: number, host = '127.0.0.1'): Promise<boolean> {
     return false;
   }
 }
-

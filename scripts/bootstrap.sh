@@ -7,6 +7,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=node-env.sh
+source scripts/node-env.sh
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # npm ci would be the usual choice, but npm 11 rejects lockfiles that leave out other platforms'

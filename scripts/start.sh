@@ -3,5 +3,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=node-env.sh
+source scripts/node-env.sh
 bash scripts/bootstrap.sh
 exec node --conditions=development --import=tsx scripts/start.ts

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   } else {
     say(`starting Redis on 127.0.0.1:${REDIS_PORT}`);
     const redis = await startRedis({ port: REDIS_PORT, appendOnly: true, dir: join(repoRoot, '.run') });
-    cleanups.push(redis.stop);
+    cleanups.push(() => redis.stop());
   }
 
   say(`starting Sentry on 127.0.0.1:${SENTRY_PORT} (certificates in .run/sentry)`);
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     await cleanUp();
     throw error;
   });
-  cleanups.push(sentry.stop);
+  cleanups.push(() => sentry.stop());
 
   const replicas = settings.ORDER_STORE_REPLICAS;
   let runFile = '.';
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
       await cleanUp();
       throw error;
     });
-    cleanups.push(balancer.close);
+    cleanups.push(() => balancer.close());
     say(`order-store: ${replicas} replicas on ports ${replicated.storePorts.join(', ')}, each with its own sidecar; 127.0.0.1:${balancer.port} spreads connections over them`);
   }
 

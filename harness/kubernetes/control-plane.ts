@@ -170,7 +170,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         return { stdout, stderr };
       } catch (error) {
         const failed = error as { stderr?: string; message: string };
-        throw new Error(`kubectl ${args.join(' ')} failed: ${failed.stderr?.trim() || failed.message}`);
+        throw new Error(`kubectl ${args.join(' ')} failed: ${failed.stderr?.trim() || failed.message}`, { cause: error });
       }
     };
     const kubectlJson = async <T>(args: string[]): Promise<T> => JSON.parse((await kubectl([...args, '-o', 'json'])).stdout) as T;

@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { daprBinary } from '../dapr-home';
 import { repoRoot } from '../daprd';
 import { kubeBinary } from './binaries';
@@ -68,7 +69,8 @@ export async function daprImages(builder: ImageBuilder, dir: string, refs: strin
  * Node binary, so that buildah's layer cache keeps the apps' `npm ci` layers between runs.
  */
 export async function nodeBaseImage(builder: ImageBuilder, dir: string): Promise<string> {
-  const npmDir = '/usr/lib/node_modules/npm';
+  // The npm on PATH (beside the Node that runs the tests, or the machine's): bin/npm-cli.js in its package.
+  const npmDir = dirname(dirname(realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim())));
   const npmVersion = (JSON.parse(readFileSync(join(npmDir, 'package.json'), 'utf8')) as { version: string }).version;
   const digest = createHash('sha256').update(readFileSync(process.execPath)).update(npmVersion).digest('hex').slice(0, 12);
   const ref = `localhost/orders-test/node:${process.versions.node}-${digest}`;

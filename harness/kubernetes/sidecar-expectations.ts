@@ -31,22 +31,22 @@ type Check = (daprd: StoredContainer, value: string) => string | undefined;
 
 const flag =
   (name: string): Check =>
-  (daprd, value) => {
-    const actual = flagValue(daprd.args ?? [], name);
-    return actual === value ? undefined : `daprd ${name} is ${JSON.stringify(actual)}, not ${JSON.stringify(value)}`;
-  };
+    (daprd, value) => {
+      const actual = flagValue(daprd.args ?? [], name);
+      return actual === value ? undefined : `daprd ${name} is ${JSON.stringify(actual)}, not ${JSON.stringify(value)}`;
+    };
 const switchedOn =
   (name: string): Check =>
-  (daprd, value) => {
-    const on = flagValue(daprd.args ?? [], name) !== undefined;
-    return on === (value === 'true') ? undefined : `daprd ${name} is ${on ? 'set' : 'missing'} for ${value}`;
-  };
+    (daprd, value) => {
+      const on = flagValue(daprd.args ?? [], name) !== undefined;
+      return on === (value === 'true') ? undefined : `daprd ${name} is ${on ? 'set' : 'missing'} for ${value}`;
+    };
 const resource =
   (kind: 'requests' | 'limits', name: string): Check =>
-  (daprd, value) => {
-    const actual = daprd.resources?.[kind]?.[name];
-    return actual === value ? undefined : `daprd ${kind}.${name} is ${JSON.stringify(actual)}, not ${JSON.stringify(value)}`;
-  };
+    (daprd, value) => {
+      const actual = daprd.resources?.[kind]?.[name];
+      return actual === value ? undefined : `daprd ${kind}.${name} is ${JSON.stringify(actual)}, not ${JSON.stringify(value)}`;
+    };
 
 /**
  * How each Dapr annotation deploy/ uses shows in the daprd container the injector adds, as its

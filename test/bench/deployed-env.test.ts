@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { deployedEnv } from '../../harness/deployed';
 
 // The bench runs each app with the settings its Deployment gives it; secrets stay in the cluster.

@@ -53,4 +53,3 @@ describe('faults under steady load lose nothing acknowledged', () => {
     options.warmupSec * 1000 + Math.max(options.faultSec, options.slowSec) * 1000 + options.recoverySec * 1000 + options.drainSec * 1000 + 90_000,
   );
 });
-

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +35,6 @@ function installedPackages(artifact: ImageArtifact): string[] {
   const hidden = JSON.parse(readFileSync(join(artifact.root, 'app/node_modules/.package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
   return Object.keys(hidden.packages).filter((path) => path.startsWith('node_modules/'));
 }
-
 
 const uidOf = (pid: number) => /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
 

@@ -85,7 +85,7 @@ describe('orders flow through real Dapr sidecars into Redis', () => {
     const conflict = await post({ data: { ...order.data, customer: 'grace' } });
     expect(conflict.status).toBe(409);
     expect(((await conflict.json()) as { error: { code: string } }).error.code).toBe('order_conflict');
-    expect(JSON.parse((await redis.hget(orderKey('resend-1'), 'data'))!).customer).toBe('ada');
+    expect((JSON.parse((await redis.hget(orderKey('resend-1'), 'data'))!) as { customer: string }).customer).toBe('ada');
 
     // An integer id is the same order as its string form.
     expect((await post({ data: { orderId: 777 } })).status).toBe(201);

@@ -56,7 +56,7 @@ async function redisBackend(): Promise<Backend> {
   };
 }
 
-/** The local stand-in for ElastiCache Serverless: three TLS-only masters, deploy/'s component. */
+/** The local stand-in for ElastiCache Serverless: three TLS-only primaries with a replica each, deploy/'s component. */
 async function tlsClusterBackend(): Promise<Backend> {
   const cluster = await startRedisTlsCluster();
   const eks = eksStateStore(cluster);
@@ -83,7 +83,7 @@ const BATCH_SIZE = 8;
 describe.each([
   { replicas: 2, backend: 'one Redis', start: redisBackend, cluster: false },
   { replicas: 3, backend: 'one Redis', start: redisBackend, cluster: false },
-  { replicas: 3, backend: 'a TLS Redis Cluster of three masters', start: tlsClusterBackend, cluster: true },
+  { replicas: 3, backend: 'the ElastiCache Serverless stand-in (TLS cluster, a replica per primary)', start: tlsClusterBackend, cluster: true },
 ])('$replicas order-store replicas on $backend', ({ replicas, start, cluster }) => {
   const started: Array<{ stop(): Promise<unknown> }> = [];
   let backend: Backend;

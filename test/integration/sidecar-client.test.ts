@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { type Server, createServer } from 'node:http';
 import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
 import { DaprHttpError, DaprSidecar, DaprUnreachableError, topology } from '@orders/common';
@@ -106,7 +107,7 @@ describe('DaprSidecar (the Dapr JS SDK adapter) against a real daprd', () => {
       await book.flushLatest();
     });
 
-    test("a 4xx from the store drops the order: order-generator does not send it again", async () => {
+    test('a 4xx from the store drops the order: order-generator does not send it again', async () => {
       const send = daprSender(sidecar, storeAppId, 'refuse', 5_000);
       expect(await send(newOrder('mapping-2'), 1)).toEqual({ kind: 'rejected', status: 400, reason: '{"error":{"code":"invalid_order"}}' });
     });

@@ -136,7 +136,7 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
       await waitFor(`${count} Pod(s) of ${name}`, async () => (await podsOf(name)).length === count, 90_000);
     } catch (error) {
       const events = await kubectl(['get', 'events', '-n', topology.namespace, '--field-selector', 'type=Warning', '-o', 'custom-columns=OBJECT:.involvedObject.name,MESSAGE:.message']);
-      throw new Error(`${(error as Error).message}\nwarnings from the cluster:\n${events.stdout}`);
+      throw new Error(`${(error as Error).message}\nwarnings from the cluster:\n${events.stdout}`, { cause: error });
     }
     return podsOf(name);
   };

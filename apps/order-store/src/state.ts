@@ -41,7 +41,16 @@ const LATEST_KEY = 'latest-order';
 // duplicate after the order is read back (OrderBook.accept), and a refused pointer write is
 // followed by a read of the pointer, which fails outright when Redis is down.
 const NEVER_MATCHES = '-1';
-const FIRST_WRITE: StateItem['options'] = { concurrency: 'first-write', consistency: 'strong' };
+// `eventual`, not `strong`: with `strong`, Dapr's Redis state store follows each write with
+// `WAIT <replicas> 1000` whenever the primary reported replicas when the sidecar started
+// (components-contrib v1.18.3, state/redis/redis.go, Init and Set). ElastiCache Serverless is
+// replicated across Availability Zones and refuses WAIT (it is not among the commands
+// https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/SupportedCommands.html supports), so
+// every strong write would answer 500 after storing the key. Nothing is lost by it: the
+// conditional write is one Lua script on the key's primary, and reads go to the primary too (the
+// component's cluster client reads no replica), so a write is seen by the next read; and WAIT
+// would not have made a failover lossless (https://redis.io/docs/latest/commands/wait/).
+const FIRST_WRITE: StateItem['options'] = { concurrency: 'first-write', consistency: 'eventual' };
 const PING_TIMEOUT_MS = 2_000;
 
 /** At most this many orders go to the sidecar in one state request. */

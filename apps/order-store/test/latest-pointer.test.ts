@@ -31,7 +31,7 @@ describe('LatestPointer', () => {
   test('when the store is quiet, an order is written at once', async () => {
     const { writes, write } = controlledWrites();
     const pointer = new LatestPointer(write, options);
-    pointer.offer(order('a', 1));
+    void pointer.offer(order('a', 1));
     await sleep(5);
     expect(writes).toEqual(['a']);
   });
@@ -72,10 +72,10 @@ describe('LatestPointer', () => {
   test('under load, the orders of one interval share one write, which stores the newest', async () => {
     const { writes, finish, write } = controlledWrites();
     const pointer = new LatestPointer(write, options);
-    pointer.offer(order('a', 1));
+    void pointer.offer(order('a', 1));
     await sleep(5);
     finish[0]!();
-    for (const [id, second] of [['c', 3], ['b', 2], ['d', 4]] as const) pointer.offer(order(id, second));
+    for (const [id, second] of [['c', 3], ['b', 2], ['d', 4]] as const) void pointer.offer(order(id, second));
     await sleep(10);
     expect(writes).toEqual(['a']);
     await sleep(50);
@@ -88,11 +88,11 @@ describe('LatestPointer', () => {
   test('an order older than one already offered never moves the pointer back', async () => {
     const { writes, finish, write } = controlledWrites();
     const pointer = new LatestPointer(write, options);
-    pointer.offer(order('new', 5));
+    void pointer.offer(order('new', 5));
     await sleep(5);
     finish[0]!();
-    pointer.offer(order('old', 1));
-    pointer.offer(order('new', 5));
+    void pointer.offer(order('old', 1));
+    void pointer.offer(order('new', 5));
     await sleep(60);
     expect(writes).toEqual(['new']);
   });
@@ -100,9 +100,9 @@ describe('LatestPointer', () => {
   test("another replica's newer order in the pointer makes ours unnecessary: no second write, flush is done", async () => {
     const { writes, finish, write } = controlledWrites();
     const pointer = new LatestPointer(write, options);
-    pointer.offer(order('a', 1));
+    void pointer.offer(order('a', 1));
     await sleep(5);
-    pointer.offer(order('b', 2));
+    void pointer.offer(order('b', 2));
     finish[0]!(order('theirs', 9));
     await sleep(80);
     expect(writes).toEqual(['a']);
@@ -113,11 +113,11 @@ describe('LatestPointer', () => {
   test('flush waits for the orders offered before it, not for those offered while it waits', async () => {
     const { writes, finish, write } = controlledWrites();
     const pointer = new LatestPointer(write, { ...options, intervalMs: 60_000 });
-    pointer.offer(order('a', 1));
+    void pointer.offer(order('a', 1));
     await sleep(5);
     let flushed = false;
     const flushing = pointer.flush().then(() => (flushed = true));
-    pointer.offer(order('b', 2));
+    void pointer.offer(order('b', 2));
     finish[0]!();
     await flushing;
     expect(flushed).toBe(true);
@@ -127,14 +127,14 @@ describe('LatestPointer', () => {
   test('a failed write is reported and tried again, unless a newer order replaced it', async () => {
     const { writes, finish, write } = controlledWrites();
     const pointer = new LatestPointer(write, options);
-    pointer.offer(order('a', 1));
+    void pointer.offer(order('a', 1));
     await sleep(5);
     finish[0]!(new Error('store down'));
     await sleep(5);
     expect(errors).toEqual(['Error: store down']);
     await sleep(90);
     expect(writes).toEqual(['a', 'a']);
-    pointer.offer(order('b', 2));
+    void pointer.offer(order('b', 2));
     finish[1]!(new Error('still down'));
     await sleep(200);
     expect(writes).toEqual(['a', 'a', 'b']);
@@ -144,14 +144,14 @@ describe('LatestPointer', () => {
   test('a write started by flush is never joined by a second one from the timer', async () => {
     const { writes, finish, write } = controlledWrites();
     const pointer = new LatestPointer(write, options);
-    pointer.offer(order('a', 1));
+    void pointer.offer(order('a', 1));
     await sleep(5);
-    pointer.offer(order('b', 2));
+    void pointer.offer(order('b', 2));
     const flushed = pointer.flush();
     finish[0]!();
     await sleep(5);
     expect(writes).toEqual(['a', 'b']);
-    pointer.offer(order('c', 3));
+    void pointer.offer(order('c', 3));
     await sleep(80);
     expect(writes).toEqual(['a', 'b']);
     finish[1]!();
@@ -165,16 +165,16 @@ describe('LatestPointer', () => {
   test('flush writes what is pending without waiting for the interval, and reports failure', async () => {
     const { writes, finish, write } = controlledWrites();
     const pointer = new LatestPointer(write, { ...options, intervalMs: 60_000 });
-    pointer.offer(order('a', 1));
+    void pointer.offer(order('a', 1));
     await sleep(5);
     finish[0]!();
-    pointer.offer(order('b', 2));
+    void pointer.offer(order('b', 2));
     const flushed = pointer.flush();
     await sleep(5);
     expect(writes).toEqual(['a', 'b']);
     finish[1]!();
     await flushed;
-    pointer.offer(order('c', 3));
+    void pointer.offer(order('c', 3));
     const failed = pointer.flush();
     await sleep(5);
     finish[2]!(new Error('store down'));

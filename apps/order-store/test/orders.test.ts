@@ -159,7 +159,7 @@ describe('OrderBook on several replicas sharing one pointer', () => {
     expect(await interleavedPointerWrites(lastWrite)).toBe('older');
   });
 
-  test("a replica whose clock is behind stamps its orders after the newest it has read from the pointer", async () => {
+  test('a replica whose clock is behind stamps its orders after the newest it has read from the pointer', async () => {
     const shared = new MemoryOrderState();
     const ahead = new OrderBook(shared, new AcceptanceClock(() => Date.parse('2026-01-01T00:10:00Z')));
     const behind = new OrderBook(shared, new AcceptanceClock(() => Date.parse('2026-01-01T00:00:00Z')));

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { type AddressInfo, connect } from 'node:net';
 import type { Server } from 'node:http';
 import pino from 'pino';

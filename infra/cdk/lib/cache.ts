@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 export interface CacheProps {
   /** The VPC; the cache gets an endpoint in each of its private subnets. */
   readonly vpc: ec2.IVpc;
-  /** The only security group let in, on the cache port only: the cluster's nodes. */
+  /** The only security group let in, on the cache's two ports only: the cluster's nodes. */
   readonly clientSecurityGroup: ec2.ISecurityGroup;
   /**
    * The cache's name: lowercase letters, digits and hyphens, at most 40 characters.
@@ -36,6 +36,12 @@ export interface CacheProps {
   readonly maxEcpuPerSecond?: number;
 }
 
+/** The ports of a serverless Valkey/Redis OSS cache, and what each one is. */
+export const CACHE_PORTS: readonly (readonly [number, string])[] = [
+  [6379, 'primary endpoint'],
+  [6380, 'read-from-replica endpoint'],
+];
+
 /**
  * ElastiCache Serverless for Dapr's state store. Serverless always encrypts in transit (TLS on the
  * one endpoint) and at rest; with no user group, its default user needs no password, so the
@@ -56,12 +62,19 @@ export class Cache extends Construct {
       description: 'ElastiCache Serverless: the cache port, from the EKS cluster only',
       allowAllOutbound: false,
     });
-    // 6379 is the serverless endpoint's port; 6380 is its read-from-replica port, unused by Dapr.
-    this.securityGroup.addIngressRule(
-      props.clientSecurityGroup,
-      ec2.Port.tcp(6379),
-      'Dapr sidecars on the EKS nodes to the cache endpoint',
-    );
+    // A serverless cache answers on two ports of the same DNS name: 6379, the primary endpoint,
+    // and 6380, the read-from-replica endpoint; AWS says to authorize both
+    // (https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/ReadReplicas.html, "Using read from
+    // replica in ElastiCache Serverless"), and its getting-started script opens both
+    // (https://docs.aws.amazon.com/code-library/latest/ug/ec2_example_ec2_GettingStarted_065_section.html).
+    // Dapr is given 6379, but the topology the cache reports (CLUSTER SLOTS) lists 6380 as a
+    // replica, and go-redis's cluster client (state.redis with redisType cluster) keeps every
+    // address of that topology: each reload asks one of them, in random order, for the slots
+    // (ClusterClient.loadState in osscluster.go of github.com/redis/go-redis/v9 v9.21.0, the
+    // version components-contrib v1.18.3 pins). With 6380 closed, such a dial hangs to its timeout.
+    for (const [port, what] of CACHE_PORTS) {
+      this.securityGroup.addIngressRule(props.clientSecurityGroup, ec2.Port.tcp(port), `Dapr sidecars on the EKS nodes to the cache's ${what}`);
+    }
 
     this.cache = new elasticache.CfnServerlessCache(this, 'Cache', {
       serverlessCacheName: props.name ?? 'orders-state',

@@ -58,9 +58,17 @@ export class Cluster extends Construct {
    */
   readonly adminRole: iam.Role;
 
+  /** The kubectl handler's security group: the stack's, so CloudFormation orders its deletion. */
+  readonly kubectlSecurityGroup: ec2.SecurityGroup;
+
   constructor(scope: Construct, id: string, props: ClusterProps) {
     super(scope, id);
     const clusterName = props.clusterName ?? 'orders';
+    this.kubectlSecurityGroup = new ec2.SecurityGroup(this, 'KubectlSecurityGroup', {
+      vpc: props.vpc,
+      description: 'kubectl/helm handler of aws-eks-v2: HTTPS to the EKS API endpoint and AWS APIs',
+      allowAllOutbound: false,
+    });
 
     // EKS writes control-plane logs to exactly this group, creating it if it is missing; made
     // here first, it is the stack's to delete on destroy.
@@ -83,9 +91,18 @@ export class Cluster extends Construct {
       defaultCapacityType: eks.DefaultCapacityType.AUTOMODE,
       compute: { nodePools: ['system', 'general-purpose'], nodeRole: this.nodeRole() },
       endpointAccess: eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...(props.apiAllowedCidrs ?? ['0.0.0.0/0'])),
-      // Runs kubectl and helm for the manifests and charts below. Outside the VPC: it reaches the
-      // public endpoint, and a VPC Lambda's ENIs would hold up the VPC's deletion for minutes.
-      kubectlProviderOptions: { kubectlLayer: new KubectlV34Layer(this, 'KubectlLayer') },
+      // The kubectl handler (and its provider framework function) that applies every manifest and
+      // chart. With private endpoint access and private subnets, aws-eks-v2 puts both in the
+      // cluster's private subnets (cluster.js: kubectlSubnets = the private subnets when
+      // endpointAccess has privateAccess; kubectl-provider.js: vpc and vpcSubnets of the
+      // Function and the Provider), with these security groups, or else the EKS-managed cluster
+      // security group. That group is EKS's, not CloudFormation's: Lambda's network interfaces
+      // in it are invisible to the stack's delete order. The stack's own group is deleted by
+      // CloudFormation after both functions, which reference it, and CloudFormation waits, when it
+      // deletes a function, until Lambda has deleted its network interfaces
+      // (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-vpcconfig.html).
+      // The subnets, which the functions reference too, go after them.
+      kubectlProviderOptions: { kubectlLayer: new KubectlV34Layer(this, 'KubectlLayer'), securityGroups: [this.kubectlSecurityGroup] },
       clusterLogging: [
         eks.ClusterLoggingTypes.API,
         eks.ClusterLoggingTypes.AUDIT,
@@ -100,6 +117,24 @@ export class Cluster extends Construct {
       outputConfigCommand: false,
     });
     this.cluster.node.addDependency(controlPlaneLogs);
+
+    // The handler reaches the API server through the private endpoint, whose network interfaces
+    // carry the cluster security group and the control-plane group the construct adds
+    // (cluster.connections, default port 443), and AWS APIs (EKS, STS, S3 for the chart asset)
+    // and the Dapr chart repository over HTTPS through the NAT gateway; names it resolves with
+    // the VPC's resolver, inside the VPC's range.
+    const endpointGroups = this.cluster.connections.securityGroups;
+    for (const group of endpointGroups) {
+      group.addIngressRule(this.kubectlSecurityGroup, ec2.Port.tcp(443), 'kubectl handler to the private API endpoint');
+    }
+    this.kubectlSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'API endpoint, AWS APIs and the Helm chart repository');
+    for (const port of [ec2.Port.udp(53), ec2.Port.tcp(53)]) {
+      this.kubectlSecurityGroup.addEgressRule(ec2.Peer.ipv4(props.vpc.vpcCidrBlock), port, 'DNS to the VPC resolver');
+    }
+    // Every kubectl resource depends on this barrier (cluster.js _dependOnKubectlBarrier). Put
+    // the groups and their rules under it, and the rules exist before the first manifest is
+    // applied and are deleted only after the last one is.
+    this.cluster.node.findChild('KubectlReadyBarrier').node.addDependency(...endpointGroups);
 
     props.adminPrincipalArns?.forEach((arn, index) => this.cluster.grantClusterAdmin(`Admin${index}`, arn));
   }

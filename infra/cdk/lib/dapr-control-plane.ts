@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { Construct } from 'constructs';
-import { daprHelmValues } from './dapr-helm-values';
+import { daprHelmValues, SCHEDULER_STORAGE_CLASS } from './dapr-helm-values';
 import { topology } from './topology';
 
 /** Where the official chart is published. */
@@ -33,6 +33,11 @@ export interface DaprControlPlaneProps {
  */
 export class DaprControlPlane extends Construct {
   readonly chart: eks.HelmChart;
+  /**
+   * What the chart needs before it installs and what must go only after it is uninstalled: the
+   * namespace and, in HA mode, the scheduler's StorageClass.
+   */
+  readonly prerequisites: eks.KubernetesManifest;
   readonly version: string;
   readonly namespace: string;
 
@@ -40,6 +45,34 @@ export class DaprControlPlane extends Construct {
     super(scope, id);
     this.version = props.version ?? topology.daprVersion;
     this.namespace = props.namespace ?? 'dapr-system';
+    const highAvailability = props.highAvailability ?? false;
+
+    // The namespace is the stack's, not Helm's: `helm uninstall` leaves the PersistentVolumeClaims
+    // a StatefulSet made from its volumeClaimTemplates (they are not in the release, and the
+    // StatefulSet's persistentVolumeClaimRetentionPolicy, which the chart does not set, defaults
+    // to Retain: https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#persistentvolumeclaim-retention),
+    // and their EBS volumes would outlive the cluster. Deleting the namespace
+    // deletes them, and `kubectl delete` waits for it to be gone (--wait, the default); the
+    // volumes go with them (reclaimPolicy Delete). The teardown check confirms it.
+    const objects: Record<string, unknown>[] = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace } }];
+    if (highAvailability) {
+      // EKS Auto Mode creates no StorageClass; one for its EBS driver names the provisioner
+      // ebs.csi.eks.amazonaws.com, and this is the page's own example, less the default-class
+      // annotation (https://docs.aws.amazon.com/eks/latest/userguide/create-storage-class.html):
+      // gp3, encrypted with the account's aws/ebs key, bound where the Pod is scheduled, on
+      // Auto Mode nodes only.
+      objects.push({
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'StorageClass',
+        metadata: { name: SCHEDULER_STORAGE_CLASS },
+        provisioner: 'ebs.csi.eks.amazonaws.com',
+        volumeBindingMode: 'WaitForFirstConsumer',
+        reclaimPolicy: 'Delete',
+        allowedTopologies: [{ matchLabelExpressions: [{ key: 'eks.amazonaws.com/compute-type', values: ['auto'] }] }],
+        parameters: { type: 'gp3', encrypted: 'true' },
+      });
+    }
+    this.prerequisites = new eks.KubernetesManifest(this, 'Prerequisites', { cluster: props.cluster, manifest: objects, overwrite: true });
 
     this.chart = new eks.HelmChart(this, 'Chart', {
       cluster: props.cluster,
@@ -48,7 +81,7 @@ export class DaprControlPlane extends Construct {
       release: 'dapr',
       version: this.version,
       namespace: this.namespace,
-      createNamespace: true,
+      createNamespace: false,
       // The apps' Deployments must not be applied before the injector's webhook answers: the
       // chart registers it with failurePolicy Ignore (webhookFailurePolicy in
       // charts/dapr/charts/dapr_sidecar_injector/values.yaml), so until then their pods are
@@ -59,7 +92,8 @@ export class DaprControlPlane extends Construct {
       // manifest depends on this chart (orders-stack.ts), so it is applied after that.
       wait: true,
       timeout: Duration.minutes(15),
-      values: daprHelmValues({ highAvailability: props.highAvailability ?? false }),
+      values: daprHelmValues({ highAvailability }),
     });
+    this.chart.node.addDependency(this.prerequisites);
   }
 }

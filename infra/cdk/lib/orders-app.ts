@@ -125,8 +125,11 @@ export class OrdersApp extends Construct {
     // clean. The Service of type LoadBalancer in `workloads` makes EKS Auto Mode create an NLB,
     // its target group, listener and security groups, and rules in the cluster security group,
     // none of which CloudFormation knows about. They go away only when the Service does: deleting
-    // the manifest runs `kubectl delete`, which waits for the Service's finalizer, which is
-    // removed once the NLB and the rest are deleted. So the Service must be deleted
+    // the manifest runs `kubectl delete`, which waits for the Service's finalizer (--wait defaults
+    // to true), which is removed once the NLB and the rest are deleted. The kubectl handler only
+    // logs a delete that fails (kubectl-handler/apply/__init__.py, aws-cdk-lib 2.276.0), so the
+    // teardown check (teardown-check.ts), among props.dependsOn, is deleted after this manifest
+    // and confirms that they are gone before anything below it. So the Service must be deleted
     //   - before the Dapr control plane (uninstalling it while sidecars run is harmless, but
     //     Dapr's CRDs must still exist for `kubectl delete` of the Dapr resources to succeed),
     //   - before the cluster (with the cluster gone, nothing would delete the NLB), and

@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps, Annotations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, type CfnResource, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { Cache } from './cache';
@@ -9,6 +9,7 @@ import { Network } from './network';
 import { suppressNagFindings } from './nag-suppressions';
 import { type AppImage, OrdersApp } from './orders-app';
 import type { Settings } from './settings';
+import { TeardownCheck } from './teardown-check';
 import { topology } from './topology';
 
 export interface OrdersStackProps extends StackProps {
@@ -26,6 +27,7 @@ export class OrdersStack extends Stack {
   readonly cache: Cache;
   readonly dapr: DaprControlPlane;
   readonly app: OrdersApp;
+  readonly teardownCheck: TeardownCheck;
 
   constructor(scope: Construct, id: string, props: OrdersStackProps) {
     super(scope, id, props);
@@ -56,18 +58,37 @@ export class OrdersStack extends Stack {
       maxDataStorageGb: settings.cacheMaxDataStorageGb,
       maxEcpuPerSecond: settings.cacheMaxEcpuPerSecond,
     });
+    // Its security group's rules name the cluster security group, which EKS deletes with the
+    // cluster: the cache and its group go first, in an order CloudFormation runs, not a race.
+    // Created after the cluster, the cache is still ready before its first client, the Dapr
+    // resources, which wait for the Dapr chart.
+    this.cache.cache.addResourceDependency(this.cluster.cluster.node.defaultChild as CfnResource);
+
+    // Deleted after the workloads and Dapr's namespace (which depend on it) and before the network
+    // and the cluster (which it depends on): on `cdk destroy` it confirms that the NLB of
+    // order-store's Service, what else Auto Mode made for it in the VPC, and the EBS volumes of
+    // the Dapr scheduler are gone, while the network and the cluster still stand.
+    this.teardownCheck = new TeardownCheck(this, 'TeardownCheck', {
+      vpc: this.network.vpc,
+      clusterName: settings.clusterName,
+      expectedSecurityGroupIds: [this.cluster.securityGroup.securityGroupId],
+      logRetention: retention,
+    });
+    this.teardownCheck.node.addDependency(this.network.vpc, this.cluster.cluster);
 
     this.dapr = new DaprControlPlane(this, 'Dapr', {
       cluster: this.cluster.cluster,
       version: settings.daprVersion,
       highAvailability: settings.daprHa,
     });
+    // Its namespace, and the scheduler's volumes in it, go before the check.
+    this.dapr.prerequisites.node.addDependency(this.teardownCheck);
 
     const image = (uri: string | undefined): AppImage | undefined => (uri ? { uri } : undefined);
     this.app = new OrdersApp(this, 'Orders', {
       cluster: this.cluster.cluster,
       cacheEndpoint: this.cache.endpoint,
-      dependsOn: [this.dapr.chart, this.network.vpc],
+      dependsOn: [this.dapr.chart, this.network.vpc, this.teardownCheck],
       ...optional('orderStoreImage', image(settings.orderStoreImage)),
       ...optional('orderGeneratorImage', image(settings.orderGeneratorImage)),
       allowedClientCidrs: settings.allowedClientCidrs,

@@ -1,147 +1,114 @@
+import { z } from 'zod';
 import { topology } from './topology';
+
+/** A context value that is not there: not given, or given empty (`-c key=`). */
+const given = (value: unknown): unknown => (value === undefined || value === null || value === '' ? undefined : value);
+
+/**
+ * Building blocks for CDK context settings. Each takes what `cdk deploy -c key=value` gives (a
+ * string) and what the `context` block of cdk.json gives (a JSON number, boolean or array) alike.
+ */
+export const contextSetting = {
+  /** A string of a given form; without a fallback, unset stays undefined. */
+  text: (pattern: RegExp, expected: string) => z.preprocess(given, z.string(expected).regex(pattern, expected).optional()),
+  textOr: (fallback: string, pattern: RegExp, expected: string) => z.preprocess(given, z.string(expected).regex(pattern, expected).default(fallback)),
+  /** Any string, such as an image URI that a registry, not this app, decides the form of. */
+  anyText: () => z.preprocess(given, z.string('expected a string').optional()),
+  integer: (fallback: number, min: number, max: number) => {
+    const expected = `expected an integer from ${min} to ${max}`;
+    return z.preprocess(given, z.coerce.number(expected).int(expected).min(min, expected).max(max, expected).default(fallback));
+  },
+  oneOf: (fallback: number, values: readonly number[]) => {
+    const expected = `expected one of ${values.join(', ')}`;
+    return z.preprocess(given, z.coerce.number(expected).refine((n) => values.includes(n), expected).default(fallback));
+  },
+  boolean: (fallback: boolean) =>
+    z.preprocess(given, z.union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')], 'expected true or false').default(fallback)),
+  /** `-c key=a,b` on the command line, or a JSON array in cdk.json; blanks around items are dropped. */
+  list: (fallback: string[], pattern: RegExp, expected: string) =>
+    z.preprocess(
+      (value) => {
+        const present = given(value);
+        const items = typeof present === 'string' ? present.split(',') : present;
+        if (!Array.isArray(items)) return items;
+        return (items as unknown[]).map((item) => (typeof item === 'string' ? item.trim() : item)).filter((item) => item !== '');
+      },
+      z.array(z.string(expected).regex(pattern, expected), 'expected a comma-separated list').default(fallback),
+    ),
+};
+
+const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(3[0-2]|[12]?\d)$/;
+
+/** The values CloudWatch Logs accepts as a retention period (PutRetentionPolicy's retentionInDays). */
+const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
 
 /**
  * What a user changes between deployments, read from CDK context (`cdk deploy -c key=value`, or
- * the `context` block of cdk.json). Every setting has a default, so a bare `cdk deploy` works;
- * the README's "Deploy to AWS" table lists the same keys.
+ * the `context` block of cdk.json), with its default, so a bare `cdk deploy` works. A new setting
+ * is one line here and one row in infra/cdk/README.md's table (a test compares the two).
  */
-export interface Settings {
-  /** AWS region. @default the region of the AWS CLI profile (CDK_DEFAULT_REGION) */
-  readonly region?: string;
-  /** EKS cluster name; also names the control-plane log group. @default 'orders' */
-  readonly clusterName: string;
-  /** Availability zones for the VPC, the nodes and the cache (2 or 3). @default 2 */
-  readonly maxAzs: number;
-  /** NAT gateways: 1 is cheapest, one per AZ survives an AZ outage. @default 1 */
-  readonly natGateways: number;
-  /** CIDRs allowed to reach the Kubernetes API endpoint (kubectl). @default ['0.0.0.0/0'] */
-  readonly apiAllowedCidrs: string[];
-  /** CIDRs allowed to connect to the order-store load balancer. @default ['0.0.0.0/0'] */
-  readonly allowedClientCidrs: string[];
-  /** IAM principal ARNs (users or roles) given cluster-admin access entries. @default [] */
-  readonly adminPrincipalArns: string[];
-  /** Dapr control plane version, also its Helm chart version. @default topology.daprVersion */
-  readonly daprVersion: string;
-  /** Run the Dapr control plane with three replicas of each service. @default false */
-  readonly daprHa: boolean;
-  /** order-store replicas. @default 2 */
-  readonly orderStoreReplicas: number;
-  /** order-generator replicas. @default 1 */
-  readonly orderGeneratorReplicas: number;
-  /** A prebuilt order-store image URI instead of building apps/order-store/Dockerfile. @default built on deploy */
-  readonly orderStoreImage?: string;
-  /** A prebuilt order-generator image URI instead of building its Dockerfile. @default built on deploy */
-  readonly orderGeneratorImage?: string;
-  /** Require a bearer token for writes through the load balancer. @default true */
-  readonly writeToken: boolean;
-  /** Upper bound on the cache's stored data, in GB: a cost ceiling. @default 1 */
-  readonly cacheMaxDataStorageGb: number;
-  /** Upper bound on the cache's ElastiCache Processing Units per second: a cost ceiling. @default 5000 */
-  readonly cacheMaxEcpuPerSecond: number;
-  /** Days to keep control-plane and VPC flow logs. @default 7 */
-  readonly logRetentionDays: number;
-}
+export const settingsSchema = z
+  .object({
+    /** AWS region; when unset, the region of the AWS CLI profile (CDK_DEFAULT_REGION). */
+    region: contextSetting.text(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'expected a region like eu-west-1'),
+    /** EKS cluster name; also names the cache and the control-plane log group. */
+    clusterName: contextSetting.textOr('orders', /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'expected letters, digits, - and _'),
+    /** Availability zones for the VPC, the nodes and the cache. */
+    maxAzs: contextSetting.integer(2, 2, 3),
+    /** NAT gateways: 1 is cheapest, one per AZ survives an AZ outage; at most maxAzs (checked below). */
+    natGateways: contextSetting.integer(1, 1, 3),
+    /** CIDRs allowed to reach the Kubernetes API endpoint (kubectl). */
+    apiAllowedCidrs: contextSetting.list(['0.0.0.0/0'], IPV4_CIDR, 'expected IPv4 CIDRs like 203.0.113.0/24'),
+    /** CIDRs allowed to connect to the order-store load balancer. */
+    allowedClientCidrs: contextSetting.list(['0.0.0.0/0'], IPV4_CIDR, 'expected IPv4 CIDRs like 203.0.113.0/24'),
+    /** IAM principal ARNs (users or roles) given cluster-admin access entries. */
+    adminPrincipalArns: contextSetting.list([], /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/.+$/, 'expected IAM role or user ARNs'),
+    /** Dapr control plane version, also its Helm chart version. */
+    daprVersion: contextSetting.textOr(topology.daprVersion, /^\d+\.\d+\.\d+$/, 'expected a version like 1.18.2'),
+    /** Run the Dapr control plane with three replicas of each service. */
+    daprHa: contextSetting.boolean(false),
+    orderStoreReplicas: contextSetting.integer(2, 1, 50),
+    /** 0 stops the traffic. */
+    orderGeneratorReplicas: contextSetting.integer(1, 0, 50),
+    /** A prebuilt order-store image URI; when unset, apps/order-store/Dockerfile is built on deploy. */
+    orderStoreImage: contextSetting.anyText(),
+    /** A prebuilt order-generator image URI; when unset, its Dockerfile is built on deploy. */
+    orderGeneratorImage: contextSetting.anyText(),
+    /** Require a bearer token for writes through the load balancer. */
+    writeToken: contextSetting.boolean(true),
+    /** Upper bound on the cache's stored data, in GB: a cost ceiling. */
+    cacheMaxDataStorageGb: contextSetting.integer(1, 1, 5000),
+    /** Upper bound on the cache's ElastiCache Processing Units per second: a cost ceiling. */
+    cacheMaxEcpuPerSecond: contextSetting.integer(5000, 1000, 15_000_000),
+    /** Days to keep control-plane and VPC flow logs. */
+    logRetentionDays: contextSetting.oneOf(7, RETENTION_DAYS),
+  })
+  .superRefine((settings, check) => {
+    if (settings.natGateways > settings.maxAzs) {
+      check.addIssue({ code: 'custom', path: ['natGateways'], message: `expected an integer from 1 to ${settings.maxAzs} (maxAzs)` });
+    }
+  });
+
+export type Settings = z.output<typeof settingsSchema>;
 
 /** A context reader: `node.tryGetContext`, or a plain lookup in tests. */
 export type ContextReader = (key: string) => unknown;
 
-/** Thrown when a context value does not parse; the message names the key and what it expects. */
+/** Thrown when a context value does not parse; the message names each bad key and what it expects. */
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
 }
 
-/** Reads and validates every setting, applying the defaults documented on {@link Settings}. */
+/** Reads and validates every setting of {@link settingsSchema}, applying its defaults. */
 export function readSettings(context: ContextReader, env: NodeJS.ProcessEnv = process.env): Settings {
-  const str = (key: string): string | undefined => {
-    const value = context(key);
-    if (value === undefined || value === null || value === '') return undefined;
-    if (typeof value !== 'string') throw new SettingsError(`context ${key}: expected a string, got ${JSON.stringify(value)}`);
-    return value;
-  };
-  const int = (key: string, fallback: number, min: number, max: number): number => {
-    const value = context(key);
-    if (value === undefined || value === null || value === '') return fallback;
-    const n = typeof value === 'number' ? value : Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new SettingsError(`context ${key}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-    }
-    return n;
-  };
-  const bool = (key: string, fallback: boolean): boolean => {
-    const value = context(key);
-    if (value === undefined || value === null || value === '') return fallback;
-    if (value === true || value === 'true') return true;
-    if (value === false || value === 'false') return false;
-    throw new SettingsError(`context ${key}: expected true or false, got ${JSON.stringify(value)}`);
-  };
-  // `-c key=a,b` on the command line, or a JSON array in cdk.json.
-  const list = (key: string, fallback: string[], check?: (item: string) => boolean, expected = ''): string[] => {
-    const value = context(key);
-    if (value === undefined || value === null || value === '') return fallback;
-    const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : undefined;
-    if (!items || !items.every((item): item is string => typeof item === 'string')) {
-      throw new SettingsError(`context ${key}: expected a comma-separated list, got ${JSON.stringify(value)}`);
-    }
-    const trimmed = items.map((item) => item.trim()).filter((item) => item !== '');
-    const bad = check ? trimmed.filter((item) => !check(item)) : [];
-    if (bad.length > 0) throw new SettingsError(`context ${key}: expected ${expected}, got ${JSON.stringify(bad)}`);
-    return trimmed;
-  };
-
-  const clusterName = str('clusterName') ?? 'orders';
-  if (!/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/.test(clusterName)) {
-    throw new SettingsError(`context clusterName: expected letters, digits, - and _, got ${JSON.stringify(clusterName)}`);
+  const values = Object.fromEntries(Object.keys(settingsSchema.shape).map((key) => [key, context(key)]));
+  const result = settingsSchema.safeParse(values);
+  if (!result.success) {
+    throw new SettingsError(
+      result.error.issues.map((issue) => `context ${issue.path.join('.')}: ${issue.message}, got ${JSON.stringify(values[String(issue.path[0])])}`).join('\n'),
+    );
   }
-  const daprVersion = str('daprVersion') ?? topology.daprVersion;
-  if (!/^\d+\.\d+\.\d+$/.test(daprVersion)) {
-    throw new SettingsError(`context daprVersion: expected a version like 1.18.2, got ${JSON.stringify(daprVersion)}`);
-  }
-  const maxAzs = int('maxAzs', 2, 2, 3);
-  const region = str('region') ?? env.CDK_DEFAULT_REGION;
-
-  return {
-    ...(region ? { region } : {}),
-    clusterName,
-    maxAzs,
-    natGateways: int('natGateways', 1, 1, maxAzs),
-    apiAllowedCidrs: list('apiAllowedCidrs', ['0.0.0.0/0'], isIpv4Cidr, 'IPv4 CIDRs like 203.0.113.0/24'),
-    allowedClientCidrs: list('allowedClientCidrs', ['0.0.0.0/0'], isIpv4Cidr, 'IPv4 CIDRs like 203.0.113.0/24'),
-    adminPrincipalArns: list(
-      'adminPrincipalArns',
-      [],
-      (arn) => /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/.+$/.test(arn),
-      'IAM role or user ARNs',
-    ),
-    daprVersion,
-    daprHa: bool('daprHa', false),
-    orderStoreReplicas: int('orderStoreReplicas', 2, 1, 50),
-    orderGeneratorReplicas: int('orderGeneratorReplicas', 1, 0, 50),
-    ...optional('orderStoreImage', str('orderStoreImage')),
-    ...optional('orderGeneratorImage', str('orderGeneratorImage')),
-    writeToken: bool('writeToken', true),
-    cacheMaxDataStorageGb: int('cacheMaxDataStorageGb', 1, 1, 5000),
-    cacheMaxEcpuPerSecond: int('cacheMaxEcpuPerSecond', 5000, 1000, 15_000_000),
-    logRetentionDays: retention(int('logRetentionDays', 7, 1, 3653)),
-  };
-}
-
-// The values CloudWatch Logs accepts as a retention period.
-const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
-
-function retention(days: number): number {
-  if (!RETENTION_DAYS.includes(days)) {
-    throw new SettingsError(`context logRetentionDays: expected one of ${RETENTION_DAYS.join(', ')}, got ${days}`);
-  }
-  return days;
-}
-
-function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
-}
-
-function isIpv4Cidr(value: string): boolean {
-  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
-  if (!match) return false;
-  const [, a, b, c, d, bits] = match.map(Number);
-  return [a, b, c, d].every((octet) => octet !== undefined && octet <= 255) && bits !== undefined && bits <= 32;
+  const region = result.data.region ?? env.CDK_DEFAULT_REGION;
+  const { region: _unset, ...settings } = result.data;
+  return region ? { region, ...settings } : settings;
 }

@@ -57,3 +57,48 @@ export function logicalId(template: Template, type: string, prefix: string): str
 }
 
 export { Stack };
+
+/**
+ * Every resource each resource depends on, directly: its DependsOn and every Ref and Fn::GetAtt
+ * in its properties. CloudFormation deletes a resource only after everything that depends on it.
+ */
+export function directDependencies(template: Template): Map<string, Set<string>> {
+  const resources = template.toJSON().Resources as Record<string, { DependsOn?: string | string[]; Properties?: unknown }>;
+  const result = new Map<string, Set<string>>();
+  const refs = (value: unknown, into: Set<string>): void => {
+    if (Array.isArray(value)) value.forEach((item) => refs(item, into));
+    else if (typeof value === 'object' && value !== null) {
+      for (const [key, inner] of Object.entries(value)) {
+        if (key === 'Ref' && typeof inner === 'string' && inner in resources) into.add(inner);
+        else if (key === 'Fn::GetAtt' && Array.isArray(inner) && typeof inner[0] === 'string') into.add(inner[0]);
+        else refs(inner, into);
+      }
+    }
+  };
+  for (const [id, resource] of Object.entries(resources)) {
+    const deps = new Set<string>([resource.DependsOn ?? []].flat());
+    refs(resource.Properties, deps);
+    result.set(id, deps);
+  }
+  return result;
+}
+
+/**
+ * Whether CloudFormation deletes `first` before `second`: whether `first` depends on `second`,
+ * directly or through others.
+ */
+export function deletedBefore(dependencies: Map<string, Set<string>>, first: string, second: string): boolean {
+  const seen = new Set<string>();
+  const stack = [first];
+  while (stack.length > 0) {
+    const id = stack.pop() as string;
+    for (const dep of dependencies.get(id) ?? []) {
+      if (dep === second) return true;
+      if (!seen.has(dep)) {
+        seen.add(dep);
+        stack.push(dep);
+      }
+    }
+  }
+  return false;
+}

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Ajv, { type AnySchema } from 'ajv';
@@ -36,11 +37,11 @@ describe('deploy/ is one kustomization', () => {
 // Kubernetes' own OpenAPI schemas, as kubernetes-models packages them: types, required fields,
 // formats and enums of every built-in kind used here.
 const builtIn: Record<string, (object: K8sObject) => { validate(): void }> = {
-  'v1/Namespace': (o) => new core.Namespace(o as unknown as core.INamespace),
-  'v1/ServiceAccount': (o) => new core.ServiceAccount(o as unknown as core.IServiceAccount),
-  'v1/Service': (o) => new core.Service(o as unknown as core.IService),
-  'apps/v1/Deployment': (o) => new apps.Deployment(o as unknown as apps.IDeployment),
-  'policy/v1/PodDisruptionBudget': (o) => new policy.PodDisruptionBudget(o as unknown as policy.IPodDisruptionBudget),
+  'v1/Namespace': (o) => new core.Namespace(o),
+  'v1/ServiceAccount': (o) => new core.ServiceAccount(o),
+  'v1/Service': (o) => new core.Service(o),
+  'apps/v1/Deployment': (o) => new apps.Deployment(o),
+  'policy/v1/PodDisruptionBudget': (o) => new policy.PodDisruptionBudget(o),
 };
 
 describe('Kubernetes API schemas', () => {

@@ -62,3 +62,13 @@ test.each([
   expect(() => from(context)).toThrow(SettingsError);
   expect(() => from(context)).toThrow(message);
 });
+
+test('an empty value (`-c key=`) is the default, as an absent one is', () => {
+  expect(from({ clusterName: '', maxAzs: '', daprHa: '', allowedClientCidrs: '', daprVersion: null })).toEqual(from({}));
+});
+
+test('names every bad key at once, with what it expects and what it got', () => {
+  expect(() => from({ maxAzs: 'two', writeToken: 'yes', region: 'Europe' })).toThrow(
+    /context region: expected a region like eu-west-1, got "Europe"\ncontext maxAzs: expected an integer from 2 to 3, got "two"\ncontext writeToken: expected true or false, got "yes"/,
+  );
+});

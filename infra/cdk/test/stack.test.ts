@@ -1,7 +1,10 @@
+import { expect } from '@jest/globals';
+import { Script } from 'node:vm';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { DAPR_HELM_REPOSITORY } from '../lib/dapr-control-plane';
 import { topology } from '../lib/topology';
-import { flatten, logicalId, manifestsOf, type SynthObject, synth } from './helpers';
+import { CHECK_SOURCE } from '../lib/teardown-check';
+import { deletedBefore, directDependencies, flatten, logicalId, manifestsOf, type SynthObject, synth } from './helpers';
 
 // One synth for most assertions: it is the slow part.
 const { template } = synth({ allowedClientCidrs: '203.0.113.0/24,198.51.100.7/32' });
@@ -72,7 +75,7 @@ describe('cache', () => {
     template.hasResource('AWS::ElastiCache::ServerlessCache', { DeletionPolicy: 'Delete' });
   });
 
-  test('its security group admits the cluster on 6379 and nothing else', () => {
+  test('its security group admits the cluster on 6379 and 6380 (the read-from-replica port the topology lists) and nothing else', () => {
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('ElastiCache'),
       SecurityGroupIngress: Match.absent(),
@@ -83,16 +86,18 @@ describe('cache', () => {
         resource.Type === 'AWS::EC2::SecurityGroupIngress' &&
         JSON.stringify(resource.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [cacheSg, 'GroupId'] }),
     );
-    expect(ingress.map((rule) => rule.Properties)).toEqual([
-      {
+    // https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/ReadReplicas.html: serverless
+    // answers on 6379 (primary) and 6380 (read from replica); authorize both.
+    expect(ingress.map((rule) => rule.Properties)).toEqual(
+      [6379, 6380].map((port) => ({
         GroupId: { 'Fn::GetAtt': [cacheSg, 'GroupId'] },
         IpProtocol: 'tcp',
-        FromPort: 6379,
-        ToPort: 6379,
+        FromPort: port,
+        ToPort: port,
         SourceSecurityGroupId: { 'Fn::GetAtt': [clusterId, 'ClusterSecurityGroupId'] },
         Description: expect.any(String),
-      },
-    ]);
+      })),
+    );
   });
 
   test('TLS is on for the state store that points at it', () => {
@@ -113,11 +118,15 @@ describe('Dapr control plane', () => {
       Repository: DAPR_HELM_REPOSITORY,
       Version: topology.daprVersion,
       Namespace: 'dapr-system',
-      CreateNamespace: true,
+      CreateNamespace: Match.absent(),
       Wait: true,
     });
     const values = helmValues(template, 'dapr');
     expect(values).toMatchObject({ global: { ha: { enabled: false } }, dapr_sidecar_injector: { sidecarDropALLCapabilities: true } });
+    // The namespace is the stack's (dapr-control-plane.ts), applied before the chart.
+    const prerequisites = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'DaprPrerequisites');
+    expect(manifests.get(prerequisites)?.map((object) => `${object.kind}/${object.metadata.name}`)).toEqual(['Namespace/dapr-system']);
+    expect(resources[logicalId(template, 'Custom::AWSCDK-EKS-HelmChart', 'DaprChart')]?.DependsOn).toContain(prerequisites);
   });
 
   test('daprHa=true turns on HA mode; daprVersion moves the pin', () => {
@@ -209,6 +218,94 @@ describe('orders manifests', () => {
     }
     expect(workloads).toEqual(expect.arrayContaining(network));
     expect(resources[clusterId]?.DependsOn).toEqual(expect.arrayContaining(network));
+  });
+});
+
+describe('the kubectl handler', () => {
+  // aws-eks-v2 (aws-cdk-lib 2.276.0, cluster.js and kubectl-provider.js): with private endpoint
+  // access and private subnets, the handler and its provider framework function run in the
+  // private subnets, with kubectlProviderOptions.securityGroups or else the EKS-made cluster group.
+  // Looked up in each test, so that without the group only these tests fail.
+  const kubectlSg = () => logicalId(template, 'AWS::EC2::SecurityGroup', 'ClusterKubectlSecurityGroup');
+  const vpcFunctions = Object.entries(resources).filter(
+    ([id, resource]) => resource.Type === 'AWS::Lambda::Function' && id.startsWith('ClusterKubectlProvider'),
+  );
+
+  test('runs in the private subnets with a security group the stack owns, not the cluster security group', () => {
+    expect(vpcFunctions.map(([id]) => id)).toEqual([expect.stringMatching(/^ClusterKubectlProviderHandler/), expect.stringMatching(/^ClusterKubectlProviderframeworkonEvent/)]);
+    for (const [, fn] of vpcFunctions) {
+      expect(fn.Properties.VpcConfig).toEqual({
+        SecurityGroupIds: [{ 'Fn::GetAtt': [kubectlSg(), 'GroupId'] }],
+        SubnetIds: [{ Ref: expect.stringMatching(/^NetworkVpcprivateSubnet1/) }, { Ref: expect.stringMatching(/^NetworkVpcprivateSubnet2/) }],
+      });
+    }
+  });
+
+  test('its group sends HTTPS, and DNS inside the VPC, only, and the API endpoint admits it on 443', () => {
+    const vpcCidr = { 'Fn::GetAtt': [logicalId(template, 'AWS::EC2::VPC', 'NetworkVpc'), 'CidrBlock'] };
+    expect(resources[kubectlSg()]?.Properties.SecurityGroupEgress).toEqual([
+      { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: expect.any(String) },
+      { CidrIp: vpcCidr, IpProtocol: 'udp', FromPort: 53, ToPort: 53, Description: expect.any(String) },
+      { CidrIp: vpcCidr, IpProtocol: 'tcp', FromPort: 53, ToPort: 53, Description: expect.any(String) },
+    ]);
+    const controlPlaneSg = logicalId(template, 'AWS::EC2::SecurityGroup', 'ClusterControlPlaneSecurityGroup');
+    const admitted = Object.entries(resources)
+      .filter(([, r]) => r.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(r.Properties.SourceSecurityGroupId) === JSON.stringify({ 'Fn::GetAtt': [kubectlSg(), 'GroupId'] }))
+      .map(([id, r]) => ({ id, group: r.Properties.GroupId, port: [r.Properties.FromPort, r.Properties.ToPort] }));
+    expect(admitted.map(({ group, port }) => ({ group, port }))).toEqual(
+      expect.arrayContaining([
+        { group: { 'Fn::GetAtt': [clusterId, 'ClusterSecurityGroupId'] }, port: [443, 443] },
+        { group: { 'Fn::GetAtt': [controlPlaneSg, 'GroupId'] }, port: [443, 443] },
+      ]),
+    );
+    expect(admitted).toHaveLength(2);
+    // Every kubectl resource waits on the barrier: the rules are there before the first apply and
+    // deleted after the last delete.
+    const barrier = logicalId(template, 'AWS::SSM::Parameter', 'ClusterKubectlReadyBarrier');
+    expect(resources[barrier]?.DependsOn).toEqual(expect.arrayContaining(admitted.map(({ id }) => id)));
+  });
+});
+
+describe('destroy order', () => {
+  const dependencies = directDependencies(template);
+  const check = () => logicalId(template, 'Custom::KubernetesTeardownCheck', 'TeardownCheck');
+  const workloads = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'OrdersWorkloads');
+  const network = Object.entries(resources)
+    .filter(([id, resource]) => id.startsWith('NetworkVpc') && resource.Type.startsWith('AWS::EC2::'))
+    .map(([id]) => id);
+
+  test('the workloads (and so the NLB) and Dapr\'s namespace, then the check that they are gone, then the network and the cluster', () => {
+    expect(deletedBefore(dependencies, workloads, check())).toBe(true);
+    const daprNamespace = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'DaprPrerequisites');
+    expect(deletedBefore(dependencies, daprNamespace, check())).toBe(true);
+    expect(deletedBefore(dependencies, logicalId(template, 'Custom::AWSCDK-EKS-HelmChart', 'DaprChart'), daprNamespace)).toBe(true);
+    for (const id of [...network, clusterId]) {
+      expect({ id, after: deletedBefore(dependencies, check(), id) }).toEqual({ id, after: true });
+    }
+  });
+
+  test('the check waits for no load balancer and no security group but the stack\'s in the VPC', () => {
+    const props = resources[check()]?.Properties as { VpcId: unknown; ExpectedSecurityGroupIds: unknown[] };
+    expect(props.VpcId).toEqual({ Ref: logicalId(template, 'AWS::EC2::VPC', 'NetworkVpc') });
+    const stackGroups = Object.keys(template.findResources('AWS::EC2::SecurityGroup')).map((id) => ({ 'Fn::GetAtt': [id, 'GroupId'] }));
+    expect(props.ExpectedSecurityGroupIds).toEqual(expect.arrayContaining([{ 'Fn::GetAtt': [clusterId, 'ClusterSecurityGroupId'] }, ...stackGroups]));
+    expect(props.ExpectedSecurityGroupIds).toHaveLength(stackGroups.length + 1);
+    expect(props).toMatchObject({ ClusterName: 'orders' });
+    expect(() => new Script(CHECK_SOURCE)).not.toThrow();
+    for (const call of ['paginateDescribeLoadBalancers', 'paginateDescribeSecurityGroups', 'paginateDescribeVolumes', "'FAILED'"]) expect(CHECK_SOURCE).toContain(call);
+    template.hasResourceProperties('AWS::Lambda::Function', { Runtime: 'nodejs24.x', Timeout: 900, VpcConfig: Match.absent(), Code: { ZipFile: CHECK_SOURCE } });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([{ Effect: 'Allow', Resource: '*', Action: ['elasticloadbalancing:DescribeLoadBalancers', 'ec2:DescribeSecurityGroups', 'ec2:DescribeVolumes'] }]) },
+    });
+  });
+
+  test('the cache, and its rules, which name the cluster security group, go before the cluster', () => {
+    expect(deletedBefore(dependencies, logicalId(template, 'AWS::ElastiCache::ServerlessCache', 'Cache'), clusterId)).toBe(true);
+    const cacheRules = Object.entries(resources)
+      .filter(([id, r]) => r.Type === 'AWS::EC2::SecurityGroupIngress' && id.startsWith('CacheSecurityGroup'))
+      .map(([id]) => id);
+    expect(cacheRules).toHaveLength(2);
+    for (const rule of cacheRules) expect(deletedBefore(dependencies, rule, clusterId)).toBe(true);
   });
 });
 

@@ -1,13 +1,12 @@
-import Module from 'node:module';
-import type DaprClient from '@dapr/dapr/implementation/Client/DaprClient';
-import type HTTPClient from '@dapr/dapr/implementation/Client/HTTPClient/HTTPClient';
-import HTTPClientInvoker from '@dapr/dapr/implementation/Client/HTTPClient/invoker';
-import HTTPClientState from '@dapr/dapr/implementation/Client/HTTPClient/state';
-import { HttpMethod } from '@dapr/dapr/enum/HttpMethod.enum';
-import { StateConcurrencyEnum } from '@dapr/dapr/enum/StateConcurrency.enum';
-import { StateConsistencyEnum } from '@dapr/dapr/enum/StateConsistency.enum';
-import type { KeyValuePairType } from '@dapr/dapr/types/KeyValuePair.type';
-import { LogLevel } from '@dapr/dapr/types/logger/LogLevel';
+import {
+  CommunicationProtocolEnum,
+  DaprClient,
+  HTTPClient,
+  HttpMethod,
+  LogLevel,
+  StateConcurrencyEnum,
+  StateConsistencyEnum,
+} from '@dapr/dapr';
 import type { Logger } from './logger';
 
 export interface SidecarAddress {
@@ -70,30 +69,38 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const CONCURRENCY = { 'first-write': StateConcurrencyEnum.CONCURRENCY_FIRST_WRITE, 'last-write': StateConcurrencyEnum.CONCURRENCY_LAST_WRITE };
 const CONSISTENCY = { eventual: StateConsistencyEnum.CONSISTENCY_EVENTUAL, strong: StateConsistencyEnum.CONSISTENCY_STRONG };
 
+/** One item of `client.state.save`, as the SDK types it (its KeyValuePairType is not exported). */
+type SdkStateItem = Parameters<DaprClient['state']['save']>[1][number];
+
 /**
- * The app's own Dapr sidecar, through the Dapr JS SDK (`@dapr/dapr`) over HTTP: `client.state`
- * and `client.invoker` are what `new DaprClient({ communicationProtocol: HTTP })` builds. This
- * class adapts them to what the apps need; each place where the SDK falls short says so (Gap).
+ * The app's own Dapr sidecar, through the Dapr JS SDK (`@dapr/dapr`) as its docs and the Dapr
+ * quickstarts use it: `new DaprClient({ communicationProtocol: HTTP })`, then `client.state` and
+ * `client.invoker`. This class adapts them to what the apps need; each place where the SDK falls
+ * short says so (Gap).
  */
 export class DaprSidecar {
+  private readonly client: DaprClient;
+  /** The HTTP transport DaprClient built (`client.daprClient`), for the one call the SDK has no method for. */
   private readonly http: HTTPClient;
-  private readonly client: Pick<DaprClient, 'state' | 'invoker'>;
 
   constructor(private readonly address: SidecarAddress) {
-    const SdkHttpClient = loadSdkHttpClient();
-    this.http = new SdkHttpClient({
+    this.client = new DaprClient({
       daprHost: address.host,
       daprPort: String(address.httpPort),
+      communicationProtocol: CommunicationProtocolEnum.HTTP,
       ...(address.apiToken ? { daprApiToken: address.apiToken } : {}),
       // Every failure reaches our caller as an exception, which it logs as JSON with its context;
       // the SDK's own console line (one per refused insert) would only repeat it.
       logger: { level: LogLevel.Error, service: { error() {}, warn() {}, info() {}, verbose() {}, debug() {} } },
     });
+    // DaprClient builds an HTTPClient for CommunicationProtocolEnum.HTTP
+    // (@dapr/dapr 3.18.0, src/implementation/Client/DaprClient.ts, the constructor's switch).
+    if (!(this.client.daprClient instanceof HTTPClient)) throw new Error('the Dapr SDK built no HTTP client for CommunicationProtocolEnum.HTTP');
+    this.http = this.client.daprClient;
     // Gap: before its first call the SDK runs start(), which polls /metadata (answered before
     // the sidecar's components are ready) and gives up after 60 tries. The apps instead wait with
     // waitUntilReady for as long as it takes, or answer 503 until the sidecar is ready.
     this.http.setIsInitialized(true);
-    this.client = { state: new HTTPClientState(this.http), invoker: new HTTPClientInvoker(this.http) };
   }
 
   get endpoint(): string {
@@ -173,7 +180,7 @@ export class DaprSidecar {
 
   /** Closes the pooled connections so that the process can exit (the SDK shares one pool per process). */
   close(): void {
-    void this.http.stop();
+    void this.client.stop();
   }
 
   /**
@@ -198,7 +205,7 @@ export class DaprSidecar {
   }
 }
 
-function toSdkItem(item: StateItem): KeyValuePairType {
+function toSdkItem(item: StateItem): SdkStateItem {
   const { options, ...entry } = item;
   if (!options) return entry;
   return {
@@ -234,42 +241,4 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-type SdkHttpClientClass = typeof import('@dapr/dapr/implementation/Client/HTTPClient/HTTPClient').default;
-let sdkHttpClient: SdkHttpClientClass | undefined;
-
-/**
- * Gap: the SDK's HTTP client module requires the package's index (for DaprClient.start(), which
- * we do not call), and the index loads everything else: the gRPC client, its protobufs, the
- * server side with express, actors, workflows. That is about 30 MB more resident memory per app
- * than the HTTP client alone (bench/README.md has the figures). So the index is put in Node's
- * module cache as a placeholder that loads the real one on first use; nothing here uses it.
- * Where the cache cannot be written (jest keeps its own), the index loads whole, as usual.
- */
-function loadSdkHttpClient(): SdkHttpClientClass {
-  if (!sdkHttpClient) {
-    const indexPath = require.resolve('@dapr/dapr');
-    if (!require.cache[indexPath]) {
-      const placeholder = new Module(indexPath);
-      placeholder.filename = indexPath;
-      placeholder.loaded = true;
-      let index: Record<string | symbol, unknown> | undefined;
-      const realIndex = () => {
-        if (!index) {
-          if (require.cache[indexPath] === placeholder) delete require.cache[indexPath];
-          index = require(indexPath) as Record<string | symbol, unknown>;
-        }
-        return index;
-      };
-      placeholder.exports = new Proxy({}, { get: (_target, name) => realIndex()[name], has: (_target, name) => name in realIndex() });
-      try {
-        require.cache[indexPath] = placeholder;
-      } catch {
-        // A module registry that refuses entries: the index loads with the client.
-      }
-    }
-    sdkHttpClient = (require('@dapr/dapr/implementation/Client/HTTPClient/HTTPClient') as typeof import('@dapr/dapr/implementation/Client/HTTPClient/HTTPClient')).default;
-  }
-  return sdkHttpClient;
 }

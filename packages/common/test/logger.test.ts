@@ -15,7 +15,7 @@ function runFixture(ending: 'exit' | 'throw' | 'stay', count: number) {
   child.stdout.on('data', (chunk: Buffer) => {
     const parts = (pending + chunk.toString()).split('\n');
     pending = parts.pop() ?? '';
-    for (const part of parts) lines.push(JSON.parse(part));
+    for (const part of parts) lines.push(JSON.parse(part) as { line: number; app: string; level: string });
     if (lines.length > 0) lineArrived();
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
