@@ -92,7 +92,6 @@ async function redisVersion(): Promise<string> {
   return version;
 }
 
-
 export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {}): Promise<RedisTlsCluster> {
   const masters = options.masters ?? 3;
   const replicasPerMaster = options.replicasPerMaster ?? 1;

@@ -69,7 +69,7 @@ export function imageBuilder(dir: string): ImageBuilder {
       return (await run('buildah', [...storage, ...args], { maxBuffer: 64 * 1024 * 1024, timeout })).stdout.trim();
     } catch (error) {
       const failed = error as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`buildah ${args.slice(0, 2).join(' ')} failed: ${failed.message}\n${(failed.stdout ?? '').slice(-4000)}\n${(failed.stderr ?? '').slice(-4000)}`);
+      throw new Error(`buildah ${args.slice(0, 2).join(' ')} failed: ${failed.message}\n${(failed.stdout ?? '').slice(-4000)}\n${(failed.stderr ?? '').slice(-4000)}`, { cause: error });
     }
   };
   return {

@@ -22,7 +22,8 @@ export function provisionLocalVolumes(controlPlane: ControlPlane, dir: string): 
       const claims = await controlPlane.kubectlJson<{ items: Claim[] }>(['get', 'pvc', '--all-namespaces']).catch(() => ({ items: [] }));
       for (const claim of claims.items) {
         if (claim.status?.phase !== 'Pending') continue;
-        const name = `local-${claim.metadata.namespace}-${claim.metadata.name}`.slice(0, 63);
+        // By the claim's uid: names of StatefulSets' claims are long, and differ only at the end.
+        const name = `local-${claim.metadata.uid}`;
         if (provisioned.includes(name)) continue;
         const path = join(dir, name);
         mkdirSync(path, { recursive: true });
@@ -31,7 +32,7 @@ export function provisionLocalVolumes(controlPlane: ControlPlane, dir: string): 
         const volume = {
           apiVersion: 'v1',
           kind: 'PersistentVolume',
-          metadata: { name },
+          metadata: { name, annotations: { 'orders.test/claim': `${claim.metadata.namespace}/${claim.metadata.name}` } },
           spec: {
             capacity: { storage: claim.spec.resources?.requests?.storage ?? '1Gi' },
             accessModes: claim.spec.accessModes ?? ['ReadWriteOnce'],

@@ -52,7 +52,7 @@ export async function createNetworkNamespace(name: string): Promise<NetworkNames
       return { stdout, stderr };
     } catch (error) {
       const failed = error as { stderr?: string; stdout?: string; message: string };
-      throw new Error(`${command} ${args.join(' ')} failed: ${failed.stderr?.trim() || failed.stdout?.trim() || failed.message}`);
+      throw new Error(`${command} ${args.join(' ')} failed: ${failed.stderr?.trim() || failed.stdout?.trim() || failed.message}`, { cause: error });
     }
   };
   const remove = async () => {

@@ -200,7 +200,7 @@ export async function startKubeletNode(options: KubeletNodeOptions): Promise<Kub
       `--nodeport-addresses=${network.address}/32`,
     ]);
 
-    const kubectl = controlPlane.kubectl;
+    const kubectl = (args: string[], input?: string) => controlPlane!.kubectl(args, input);
     await waitFor(`Node ${NODE_NAME} to register and be Ready`, async () => {
       const { stdout } = await kubectl(['get', 'node', NODE_NAME, '--ignore-not-found', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
       return stdout.trim() === 'True';
@@ -504,9 +504,9 @@ interface TeardownParts {
  */
 async function teardown(parts: TeardownParts): Promise<void> {
   const { dir, network, processes, controlPlane, ctr, containerdSocket } = parts;
-  const running = (name: string) => processes.find((proc) => proc.name === name)?.isRunning() ?? false;
+  const running = (name: string) => [...processes, ...(controlPlane?.processes ?? [])].some((proc) => proc.name === name && proc.isRunning());
   if (controlPlane && running('kube-apiserver') && running('kubelet')) {
-    const kubectl = controlPlane.kubectl;
+    const kubectl = (args: string[]) => controlPlane.kubectl(args);
     // No controller may make new Pods while the old ones go.
     await kubectl(['delete', 'deployments,statefulsets,daemonsets,replicasets', '--all', '--all-namespaces', '--wait=false']).catch(() => undefined);
     await kubectl(['delete', 'pods', '--all', '--all-namespaces', '--grace-period=1', '--wait=false']).catch(() => undefined);
@@ -619,4 +619,3 @@ function leftoversOf(parts: { dir: string; name: string; netnsBefore: Set<string
   for (const path of newHostFiles(parts.hostPathsBefore)) found.push(`file ${path}`);
   return found;
 }
-
