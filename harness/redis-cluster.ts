@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { STAND_IN_ADMIN, serverlessRestrictions } from './elasticache-serverless';
+import type { NetworkNamespace } from './kubernetes/netns';
 import { type Proc, awaitReady, freePort, startProcess, waitFor } from './processes';
 
 const run = promisify(execFile);
@@ -25,8 +26,12 @@ export interface RedisTlsCluster {
   ports: number[];
   /** The replicas' TLS ports, one per primary. */
   replicaPorts: number[];
-  /** `127.0.0.1:<first port>`: a seed address, the form Dapr's redisHost takes. */
+  /** `<host>:<first port>`: a seed address, the form Dapr's redisHost takes. */
   address: string;
+  /** The address the nodes listen on: 127.0.0.1, or the network namespace's. */
+  host: string;
+  /** redis-cli over TLS to one node as a client, where the nodes are (inside the namespace, if any). */
+  cli(port: number, args: string[], timeoutMs?: number): Promise<string>;
   /** The CA that signed the servers' certificate (PEM file); clients must trust it. Removed by stop(). */
   caPath: string;
   dir: string;
@@ -39,12 +44,17 @@ export interface RedisTlsCluster {
 export interface RedisTlsClusterOptions {
   /** Primaries; three by default, the fewest `redis-cli --cluster create` accepts. */
   masters?: number;
+  /**
+   * Runs the nodes inside this network namespace, on its node address (and 127.0.0.1 there):
+   * the cache as Pods of a node in it reach it, at an address outside the Pod network.
+   */
+  network?: NetworkNamespace;
   /** Replicas of each primary; one by default. */
   replicasPerMaster?: number;
 }
 
-/** A CA and a server certificate for 127.0.0.1 and localhost, signed by that CA. */
-async function makeCertificates(dir: string): Promise<{ caPath: string; certPath: string; keyPath: string }> {
+/** A CA and a server certificate for 127.0.0.1, localhost and `host`, signed by that CA. */
+async function makeCertificates(dir: string, host: string): Promise<{ caPath: string; certPath: string; keyPath: string }> {
   const caKey = join(dir, 'ca.key');
   const caPath = join(dir, 'ca.crt');
   const keyPath = join(dir, 'server.key');
@@ -59,7 +69,7 @@ async function makeCertificates(dir: string): Promise<{ caPath: string; certPath
     'basicConstraints=CA:FALSE',
     'keyUsage=digitalSignature,keyEncipherment',
     'extendedKeyUsage=serverAuth,clientAuth',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    `subjectAltName=IP:127.0.0.1,DNS:localhost${host === '127.0.0.1' ? '' : `,IP:${host}`}`,
     '',
   ].join('\n'));
   await openssl(['x509', '-req', '-in', csr, '-CA', caPath, '-CAkey', caKey, '-CAcreateserial', '-out', certPath,
@@ -68,10 +78,10 @@ async function makeCertificates(dir: string): Promise<{ caPath: string; certPath
 }
 
 /** redis-cli over TLS to one node, as a client (the default user); resolves with its stdout. */
-export async function tlsCli(port: number, caPath: string, args: string[], timeoutMs = 5_000): Promise<string> {
-  const { stdout } = await run('redis-cli', ['--tls', '--cacert', caPath, '-h', '127.0.0.1', '-p', String(port), ...args], {
-    timeout: timeoutMs,
-  });
+export async function tlsCli(port: number, caPath: string, args: string[], timeoutMs = 5_000, network?: NetworkNamespace): Promise<string> {
+  const argv = ['--tls', '--cacert', caPath, '-h', network?.address ?? '127.0.0.1', '-p', String(port), ...args];
+  if (network) return (await network.exec('redis-cli', argv, { timeoutMs })).stdout;
+  const { stdout } = await run('redis-cli', argv, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   return stdout;
 }
 
@@ -82,20 +92,19 @@ async function redisVersion(): Promise<string> {
   return version;
 }
 
-const answersPing = (port: number, caPath: string) =>
-  tlsCli(port, caPath, ['PING'], 2_000).then((out) => out.trim() === 'PONG', () => false);
-
-const clusterOk = (port: number, caPath: string) =>
-  tlsCli(port, caPath, ['CLUSTER', 'INFO'], 2_000).then((out) => /cluster_state:ok/.test(out), () => false);
-
 export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {}): Promise<RedisTlsCluster> {
   const masters = options.masters ?? 3;
   const replicasPerMaster = options.replicasPerMaster ?? 1;
+  const { network } = options;
+  const host = network?.address ?? '127.0.0.1';
   const dir = mkdtempSync(join(tmpdir(), 'orders-redis-cluster-'));
-  const { caPath, certPath, keyPath } = await makeCertificates(dir);
+  const { caPath, certPath, keyPath } = await makeCertificates(dir, host);
   const adminPassword = randomBytes(16).toString('hex');
   const restrictions = serverlessRestrictions(await redisVersion(), adminPassword);
-  const adminCli = (port: number, args: string[]) => tlsCli(port, caPath, ['--user', STAND_IN_ADMIN, '--pass', adminPassword, '--no-auth-warning', ...args]);
+  const cli = (port: number, args: string[], timeoutMs = 5_000) => tlsCli(port, caPath, args, timeoutMs, network);
+  const adminCli = (port: number, args: string[]) => cli(port, ['--user', STAND_IN_ADMIN, '--pass', adminPassword, '--no-auth-warning', ...args]);
+  const answersPing = (port: number) => cli(port, ['PING'], 2_000).then((out) => out.trim() === 'PONG', () => false);
+  const clusterOk = (port: number) => cli(port, ['CLUSTER', 'INFO'], 2_000).then((out) => /cluster_state:ok/.test(out), () => false);
   const procs: Proc[] = [];
   const stop = async () => {
     await Promise.all(procs.map((proc) => proc.stop(5_000)));
@@ -111,11 +120,15 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
       const busPort = await freePort();
       const nodeDir = join(dir, `node-${port}`);
       mkdirSync(nodeDir);
-      const proc = startProcess(`redis-cluster:${port}`, 'redis-server', [
+      const serverArgs = [
         '--port', '0',
         '--tls-port', String(port),
         '--cluster-port', String(busPort),
-        '--bind', '127.0.0.1',
+        // Pods reach it at the namespace's address; redis-cli in there may use either.
+        '--bind', ...(host === '127.0.0.1' ? [host] : [host, '127.0.0.1']),
+        // Like a serverless cache with no user group: the default user, no password, reachable
+        // from the cluster's network only (here, a namespace with no way in from outside).
+        ...(host === '127.0.0.1' ? [] : ['--protected-mode', 'no']),
         '--dir', nodeDir,
         '--tls-cert-file', certPath,
         '--tls-key-file', keyPath,
@@ -129,26 +142,30 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
         '--save', '',
         '--appendonly', 'no',
         ...restrictions,
-      ]);
+      ];
+      const command = network ? network.enter('redis-server', serverArgs) : { command: 'redis-server', args: serverArgs };
+      const proc = startProcess(`redis-cluster:${port}`, command.command, command.args);
       procs.push(proc);
       ports.push(port);
-      await awaitReady(proc, `redis cluster node on ${port} (TLS)`, () => answersPing(port, caPath), 15_000);
+      await awaitReady(proc, `redis cluster node on ${port} (TLS)`, () => answersPing(port), 15_000);
     }
 
-    await run('redis-cli', [
+    const createArgs = [
       '--tls', '--cacert', caPath, '--user', STAND_IN_ADMIN, '--pass', adminPassword, '--no-auth-warning',
-      '--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`),
+      '--cluster', 'create', ...ports.map((port) => `${host}:${port}`),
       '--cluster-replicas', String(replicasPerMaster), '--cluster-yes',
-    ], { timeout: 30_000 });
+    ];
+    if (network) await network.exec('redis-cli', createArgs, { timeoutMs: 30_000 });
+    else await run('redis-cli', createArgs, { timeout: 30_000 });
     // Every node must agree that all slots are served before a client can rely on any of them.
     for (const port of ports) {
-      await waitFor(`cluster_state:ok on ${port}`, () => clusterOk(port, caPath), 30_000, procs[ports.indexOf(port)]);
+      await waitFor(`cluster_state:ok on ${port}`, () => clusterOk(port), 30_000, procs[ports.indexOf(port)]);
     }
     // redis-cli picks the primaries and then makes the others their replicas, which takes a
     // moment; CLUSTER NODES says who is what: `<id> <ip>:<port>@<bus> <flags> <primary> ...`.
     let primaries: number[] = [];
     await waitFor(`${masters} primaries with ${replicasPerMaster} replica(s) each`, async () => {
-      const nodes = await tlsCli(ports[0]!, caPath, ['CLUSTER', 'NODES']).catch(() => '');
+      const nodes = await cli(ports[0]!, ['CLUSTER', 'NODES']).catch(() => '');
       const roles = [...nodes.matchAll(/^\S+ [\d.]+:(\d+)@\d+ (?:myself,)?(master|slave)\b/gm)];
       primaries = roles.filter((role) => role[2] === 'master').map((role) => Number(role[1]));
       return primaries.length === masters && roles.length === ports.length;
@@ -162,7 +179,7 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
       }, 30_000, procs[ports.indexOf(port)]);
     }
     const replicaPorts = ports.filter((port) => !primaries.includes(port));
-    return { ports: primaries, replicaPorts, address: `127.0.0.1:${primaries[0]}`, caPath, dir, procs, adminCli, stop };
+    return { ports: primaries, replicaPorts, address: `${host}:${primaries[0]}`, host, cli, caPath, dir, procs, adminCli, stop };
   } catch (error) {
     await stop();
     throw error;

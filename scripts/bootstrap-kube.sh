@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds what the control-plane tests (test/kubernetes) run, from Go modules at pinned versions,
+# Builds what the Kubernetes tests (test/kubernetes) run, from Go modules at pinned versions,
 # into a cache of its own (~/.cache/orders-kube/bin, or $ORDERS_KUBE_HOME/bin): etcd,
-# kube-apiserver, kube-controller-manager and kubectl of the Kubernetes version the CDK app
-# creates on EKS, helm, and Dapr's sidecar injector and operator from the same dapr/dapr module as
-# daprd. A binary already there at its pinned version is left alone, so this is cheap to call
-# before every run. Versions: infra/cdk/kubernetes-versions.json and packages/common/topology.json.
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl of the
+# Kubernetes version the CDK app creates on EKS, CoreDNS, helm, and Dapr's sidecar injector,
+# operator, placement and scheduler from the same dapr/dapr module as daprd. It also installs
+# from the OS's packages what a real node needs besides: containerd, runc, the CNI plugins,
+# iptables, conntrack and buildah. A binary or package already there is left alone, so this is
+# cheap to call before every run. Versions: infra/cdk/kubernetes-versions.json and
+# packages/common/topology.json.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,6 +16,7 @@ versions=$root/infra/cdk/kubernetes-versions.json
 kube_version=$(pinned "$versions" kubernetes)
 etcd_version=$(pinned "$versions" etcd)
 helm_version=$(pinned "$versions" helm)
+coredns_version=$(pinned "$versions" coredns)
 dapr_version=$(pinned "$root/packages/common/topology.json" daprVersion)
 
 home=${ORDERS_KUBE_HOME:-$HOME/.cache/orders-kube}
@@ -76,8 +80,44 @@ build_from_copy go.etcd.io/etcd/server/v3 "$etcd_version" "$etcd_version" \
 build helm helm.sh/helm/v3 "$helm_version" ./cmd/helm "" "-X helm.sh/helm/v3/internal/version.version=v$helm_version"
 build_from_copy k8s.io/kubernetes "$kube_version" "0.${kube_version#*.}" \
   "-X k8s.io/component-base/version.gitVersion=v$kube_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
-  kube-apiserver=./cmd/kube-apiserver kube-controller-manager=./cmd/kube-controller-manager kubectl=./cmd/kubectl
+  kube-apiserver=./cmd/kube-apiserver kube-controller-manager=./cmd/kube-controller-manager kubectl=./cmd/kubectl \
+  kube-scheduler=./cmd/kube-scheduler kubelet=./cmd/kubelet kube-proxy=./cmd/kube-proxy
+# CoreDNS's module root is its main package; its go.mod replaces nothing.
+build coredns github.com/coredns/coredns "$coredns_version" . "" "-X github.com/coredns/coredns/coremain.GitCommit=v$coredns_version"
 runtime_ldflags="-X github.com/dapr/dapr/pkg/buildinfo.version=$dapr_version"
 build injector github.com/dapr/dapr "$dapr_version" ./cmd/injector "" "$runtime_ldflags"
 build operator github.com/dapr/dapr "$dapr_version" ./cmd/operator "" "$runtime_ldflags"
-log "etcd $etcd_version, Kubernetes $kube_version, helm $helm_version, Dapr injector and operator $dapr_version ready in $bin"
+build placement github.com/dapr/dapr "$dapr_version" ./cmd/placement "" "$runtime_ldflags"
+build scheduler github.com/dapr/dapr "$dapr_version" ./cmd/scheduler "" "$runtime_ldflags"
+
+# The node's runtime and image builder, from the OS's packages (Debian's containerd 1.6 is one
+# kubelet 1.34 accepts over CRI v1; see test/kubernetes/node.test.ts for what else the node needs).
+node_packages=()
+command -v containerd >/dev/null || node_packages+=(containerd)
+command -v runc >/dev/null || node_packages+=(runc)
+[ -x /usr/lib/cni/bridge ] || node_packages+=(containernetworking-plugins)
+command -v iptables >/dev/null || node_packages+=(iptables)
+command -v conntrack >/dev/null || node_packages+=(conntrack)
+command -v buildah >/dev/null || node_packages+=(buildah)
+# A static busybox is the images' /bin/sh and sleep (order-store's preStop hook runs `sleep`).
+[ -x /bin/busybox ] || node_packages+=(busybox-static)
+command -v gcc >/dev/null || node_packages+=(gcc libc6-dev)
+if [ ${#node_packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing ${node_packages[*]}"
+    # containerd's package starts no daemon here: there is no systemd to start it, and the tests
+    # start their own, with their own configuration and socket.
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${node_packages[@]}" >/dev/null
+  else
+    log "please install: ${node_packages[*]} (e.g. sudo apt-get install ${node_packages[*]})"
+    exit 1
+  fi
+fi
+# The Pod sandbox's pause program, from the C source in the same k8s.io/kubernetes module
+# (build/pause/linux/pause.c), linked statically: the node's only image that needs no Go build.
+if ! up_to_date pause "$kube_version"; then
+  pause_source=$(module_dir k8s.io/kubernetes "$kube_version")/build/pause/linux/pause.c
+  timed pause gcc -Os -static -DVERSION="v$kube_version" -o "$bin/pause.tmp" "$pause_source"
+  install_built pause "$kube_version"
+fi
+log "etcd $etcd_version, Kubernetes $kube_version, CoreDNS $coredns_version, helm $helm_version, Dapr control plane $dapr_version ready in $bin"

@@ -2,10 +2,24 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-/** Where scripts/bootstrap-kube.sh builds the control plane's binaries. */
+/** Where scripts/bootstrap-kube.sh builds the Kubernetes and Dapr control-plane binaries. */
 export const kubeBin = join(process.env.ORDERS_KUBE_HOME ?? join(homedir(), '.cache', 'orders-kube'), 'bin');
 
-export type KubeBinary = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubectl' | 'helm' | 'injector' | 'operator';
+export type KubeBinary =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kubelet'
+  | 'kube-proxy'
+  | 'kubectl'
+  | 'helm'
+  | 'coredns'
+  | 'pause'
+  | 'injector'
+  | 'operator'
+  | 'placement'
+  | 'scheduler';
 
 /**
  * The path of a binary scripts/bootstrap-kube.sh built. A missing one throws, so a suite that

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { type Proc, awaitReady, answers, freePort, startProcess } from '../processes';
 import { kubeBinary } from './binaries';
 import { type ClusterCertificates, makeClusterCertificates } from './certificates';
+import type { NetworkNamespace } from './netns';
 import { type PrivateMounts, withPrivateMounts } from './private-mounts';
 
 const run = promisify(execFile);
@@ -45,13 +46,31 @@ export interface KubectlResult {
 export interface ControlPlaneOptions {
   dir: string;
   /** The hosts file kube-apiserver resolves names with: webhooks are called by host name. */
-  hosts: string;
+  hosts?: string;
+  /**
+   * Runs etcd, kube-apiserver, the controller-manager and kubectl inside this network namespace,
+   * the API server on its node address, as the control plane of a node there (harness/kubernetes/node.ts):
+   * it keeps the `kubernetes` Service's endpoints, and reaches kubelets by their InternalIP.
+   */
+  network?: NetworkNamespace;
 }
 
+/** The `kubernetes` Service's ClusterIP: the first address of the Service range. */
+export const SERVICE_CIDR = '10.96.0.0/16';
+export const API_SERVICE_IP = '10.96.0.1';
+/** The API server's port on a node's address. */
+const NODE_API_PORT = 6443;
+
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
-  const { dir } = options;
+  const { dir, network } = options;
   mkdirSync(join(dir, 'pki'), { recursive: true });
-  const certificates = await makeClusterCertificates(join(dir, 'pki'));
+  const certificates = await makeClusterCertificates(join(dir, 'pki'), network ? [network.address, API_SERVICE_IP] : []);
+  /** startProcess, inside the node's network namespace when there is one. */
+  const start = (name: string, command: string, args: string[], mounts: PrivateMounts = {}) => {
+    const inMounts = Object.keys(mounts).length > 0 ? withPrivateMounts(mounts, command, args) : { command, args };
+    const wrapped = network ? network.enter(inMounts.command, inMounts.args) : inMounts;
+    return startProcess(name, wrapped.command, wrapped.args);
+  };
   const processes: Proc[] = [];
   const stop = async () => {
     // The reverse of the start order: clients first, etcd last.
@@ -61,7 +80,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   try {
     const etcdClientPort = await freePort();
     const etcdPeerPort = await freePort();
-    const etcd = startProcess('etcd', kubeBinary('etcd'), [
+    const etcd = start('etcd', kubeBinary('etcd'), [
       '--name', 'orders-test',
       '--data-dir', join(dir, 'etcd'),
       '--listen-client-urls', `http://127.0.0.1:${etcdClientPort}`,
@@ -74,15 +93,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       '--log-level', 'warn',
     ]);
     processes.push(etcd);
-    await awaitReady(etcd, 'etcd health', () => answers(`http://127.0.0.1:${etcdClientPort}/health`), 60_000);
+    const etcdHealthy = network
+      ? () => network.exec('curl', ['-sf', `http://127.0.0.1:${etcdClientPort}/health`], { timeoutMs: 5_000 }).then(() => true)
+      : () => answers(`http://127.0.0.1:${etcdClientPort}/health`);
+    await awaitReady(etcd, 'etcd health', etcdHealthy, 60_000);
 
-    const apiPort = await freePort();
-    const server = `https://127.0.0.1:${apiPort}`;
+    const apiAddress = network?.address ?? '127.0.0.1';
+    const apiPort = network ? NODE_API_PORT : await freePort();
+    const server = `https://${apiAddress}:${apiPort}`;
     const issuer = `https://kubernetes.default.svc.${CLUSTER_DOMAIN}`;
-    const apiserver = startPrivately('kube-apiserver', { hosts: options.hosts }, kubeBinary('kube-apiserver'), [
+    const apiserver = start('kube-apiserver', kubeBinary('kube-apiserver'), [
       `--etcd-servers=http://127.0.0.1:${etcdClientPort}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${apiAddress}`,
+      `--advertise-address=${apiAddress}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${join(dir, 'apiserver')}`,
       `--tls-cert-file=${certificates.serverCert}`,
@@ -91,23 +114,38 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       `--service-account-issuer=${issuer}`,
       `--service-account-key-file=${certificates.serviceAccountPublicKey}`,
       `--service-account-signing-key-file=${certificates.serviceAccountKey}`,
-      '--authorization-mode=RBAC',
-      '--service-cluster-ip-range=10.96.0.0/16',
-      // There is one API server and no kube-proxy: no endpoints of its own to keep.
-      '--endpoint-reconciler-type=none',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      ...(network
+        ? [
+            // A kubelet is authorized as its node, and may touch only its own Node and Pods.
+            '--authorization-mode=Node,RBAC',
+            '--enable-admission-plugins=NodeRestriction',
+            // For logs, exec and port-forward. By name, the API server would ask the host's
+            // resolver, which no packet from the namespace reaches (a 5 s timeout each time).
+            '--kubelet-preferred-address-types=InternalIP',
+            `--kubelet-client-certificate=${certificates.adminCert}`,
+            `--kubelet-client-key=${certificates.adminKey}`,
+          ]
+        : [
+            '--authorization-mode=RBAC',
+            // There is one API server and no kube-proxy: no endpoints of its own to keep.
+            '--endpoint-reconciler-type=none',
+          ]),
       // The default admission plugins stay as they are: PodSecurity, ServiceAccount and the
       // webhooks are what the tests are about.
       '--profiling=false',
-    ]);
+    ], options.hosts ? { hosts: options.hosts } : {});
     processes.push(apiserver);
 
     const kubeconfig = join(dir, 'admin.kubeconfig');
     writeFileSync(kubeconfig, kubeconfigFor(server, certificates));
-    const get = (path: string) => httpsGet(server, path, certificates);
+    const get = network
+      ? async (path: string) => (await network.exec(kubeBinary('kubectl'), [`--kubeconfig=${kubeconfig}`, 'get', '--raw', path], { timeoutMs: 10_000 })).stdout
+      : (path: string) => httpsGet(server, path, certificates);
     await awaitReady(apiserver, 'kube-apiserver /readyz', async () => (await get('/readyz')) === 'ok', 120_000);
 
     const controllerManagerPort = await freePort();
-    const controllerManager = startProcess('kube-controller-manager', kubeBinary('kube-controller-manager'), [
+    const controllerManager = start('kube-controller-manager', kubeBinary('kube-controller-manager'), [
       `--kubeconfig=${kubeconfig}`,
       `--authentication-kubeconfig=${kubeconfig}`,
       `--authorization-kubeconfig=${kubeconfig}`,
@@ -124,8 +162,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     processes.push(controllerManager);
 
     const kubectl = async (args: string[], input?: string): Promise<KubectlResult> => {
+      const command = network ? network.enter(kubeBinary('kubectl'), [`--kubeconfig=${kubeconfig}`, ...args]) : { command: kubeBinary('kubectl'), args: [`--kubeconfig=${kubeconfig}`, ...args] };
       try {
-        const child = run(kubeBinary('kubectl'), [`--kubeconfig=${kubeconfig}`, ...args], { maxBuffer: 64 * 1024 * 1024 });
+        const child = run(command.command, command.args, { maxBuffer: 64 * 1024 * 1024 });
         if (input !== undefined) child.child.stdin?.end(input);
         const { stdout, stderr } = await child;
         return { stdout, stderr };

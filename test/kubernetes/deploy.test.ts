@@ -1,9 +1,8 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
 import { daprHelmValues } from '../../infra/cdk/lib/dapr-helm-values';
-import { DEPLOY_DIR, type K8sObject, type ManifestFile, ordersManifests, tokenSecretsOf } from '../../infra/cdk/lib/manifests';
+import { type K8sObject, type ManifestFile, ordersManifests, tokenSecretsOf } from '../../infra/cdk/lib/manifests';
 import { COLLECTOR, collectorManifests } from '../../infra/cdk/lib/observability/collector-manifests';
 import { topology } from '../../infra/cdk/lib/topology';
 import { unknownDaprAnnotations } from '../../harness/dapr-module';
@@ -19,6 +18,7 @@ import {
   startDaprOnKubernetes,
   webhookAtUrl,
 } from '../../harness/kubernetes/dapr';
+import { writeKustomization } from '../../harness/kubernetes/kustomization';
 import { type StoredPod, sidecarMismatches } from '../../harness/kubernetes/sidecar-expectations';
 import { freePort, runningProcesses, stopAll, waitFor } from '../../harness/processes';
 
@@ -268,11 +268,3 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
     }
   });
 });
-
-/** deploy/'s kustomization in a directory of its own, over the substituted files. */
-function writeKustomization(target: string, files: ManifestFile[]): void {
-  rmSync(target, { recursive: true, force: true });
-  mkdirSync(target, { recursive: true });
-  writeFileSync(join(target, 'kustomization.yaml'), readFileSync(join(DEPLOY_DIR, 'kustomization.yaml'), 'utf8'));
-  for (const file of files) writeFileSync(join(target, file.file), file.objects.map((o) => stringify(o)).join('---\n'));
-}
