@@ -104,6 +104,14 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
       helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--create-namespace', '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
     );
 
+    // helm's --wait sees Sentry's Pod Ready before kube-proxy routes its Service: a daprd started
+    // in that window exits on `connection refused` and kubelet restarts it once (found here, in
+    // 2 of 6 runs). The suite waits for the route, so that a restart it counts is a fault of the run.
+    const sentryService = await node!.controlPlane.kubectlJson<{ spec: { clusterIP: string } }>(['get', 'service', 'dapr-sentry', '-n', DAPR_NAMESPACE]);
+    await waitFor('dapr-sentry reachable through its ClusterIP', () =>
+      inNode('curl', ['-sk', '-o', '/dev/null', '-m', '2', `https://${sentryService.spec.clusterIP}:443/`], { timeoutMs: 5_000 }).then(() => true, (error: { code?: number }) => error.code !== 7 && error.code !== 28),
+    60_000);
+
     // deploy/ as the CDK app applies it (orders-app.ts): the namespace; the token Secrets from
     // the CDK app's chart; the Dapr resources; then the workloads.
     const files = ordersManifests({ images: { ...APP_IMAGES }, cacheEndpoint: cache.address });
