@@ -23,6 +23,8 @@ const badValues = {
     WRITE_TOKEN: 'short',
     APP_API_TOKEN: 'short',
     PROTECT_READS: 'maybe',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector:4318',
+    TRACE_SAMPLING_RATE: '1.5',
   },
   'order-generator': {
     PORT: '70000',
@@ -39,6 +41,8 @@ const badValues = {
     REQUEST_TIMEOUT_MS: '5',
     SHUTDOWN_GRACE_MS: 'never',
     LOG_LEVEL: 'verbose',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'collector',
+    TRACE_SAMPLING_RATE: 'half',
   },
 } as const;
 
