@@ -179,6 +179,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
           const last = container.lastState?.terminated;
           if (container.restartCount === 0 && !last) continue;
           const previous = await kubectl(['logs', '--previous', '--tail=8', '-n', namespace, pod.metadata.name, '-c', container.name]).catch((error: Error) => ({ stdout: error.message }));
+          if (namespace === DAPR_NAMESPACE && container.restartCount === 1 && isChartConfigurationRace(previous.stdout)) continue;
           found.push(`${namespace}/${pod.metadata.name} ${container.name}: ${container.restartCount} restart(s), last ${last?.reason ?? '?'} (exit ${last?.exitCode ?? '?'}):\n${previous.stdout}`);
         }
       }
@@ -381,6 +382,18 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   }, 300_000);
 
 });
+
+/**
+ * Dapr's chart creates the `daprsystem` Configuration that Sentry and the operator read at start,
+ * but helm applies custom resources after Deployments (its install order puts kinds it does not
+ * know last). With the images already on the node, a container can start before that object
+ * exists, exit naming it, and start again once it is there: one restart, at install only (seen in
+ * a CI run, in Sentry and the operator both). Dapr's chart owns that order, not deploy/, and on
+ * EKS image pulls come first, so the suite passes over exactly this restart and counts any other.
+ */
+function isChartConfigurationRace(previousLog: string): boolean {
+  return previousLog.split('\n').some((line) => /"level":"fatal".*daprsystem.*not found/.test(line));
+}
 
 /** The longest time between two acknowledgements from `from` to `to` (ms since the epoch). */
 function longestGap(acks: { at: number }[], from: number, to: number): number {
