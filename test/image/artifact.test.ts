@@ -20,7 +20,7 @@ const BUILD_TIMEOUT_MS = 240_000;
 const APPS: ImageApp[] = ['order-store', 'order-generator'];
 /** The V8 flags each image starts node with (the Dockerfiles say why). */
 const nodeFlags: Record<ImageApp, string[]> = {
-  'order-store': ['--max-semi-space-size=4'],
+  'order-store': ['--max-semi-space-size=4', '--max-old-space-size=96'],
   'order-generator': ['--max-semi-space-size=4', '--max-old-space-size=128'],
 };
 
