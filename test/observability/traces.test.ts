@@ -213,7 +213,13 @@ describe('one trace per order across both apps and both sidecars, in a real Jaeg
     expect(attempts.length).toBeGreaterThan(1);
     const failed = attempts.filter((span) => span.error);
     expect(failed.length).toBe(attempts.length - 1);
-    for (const span of failed) expect(span.tags['http.response.status_code']).toBeGreaterThanOrEqual(500);
+    // Each failed attempt carries what it came to: the 5xx it was answered, or, when no answer came
+    // (resiliency retries of a slow store can outlast REQUEST_TIMEOUT_MS; seen in a CI run), why.
+    for (const span of failed) {
+      const status = span.tags['http.response.status_code'];
+      if (status === undefined) expect(span.tags['otel.status_description']).toMatch(/to the Dapr sidecar failed/);
+      else expect(status).toBeGreaterThanOrEqual(500);
+    }
     expect(attempts.at(-1)!.error).toBe(false);
     for (const line of retryLogs.lines.filter((l) => l.orderId === orderId)) expect(line.raw.trace_id).toBe(tree!.traceId);
   });
