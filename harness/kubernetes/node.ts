@@ -245,7 +245,7 @@ export interface ContainerStatus {
   ready: boolean;
   restartCount: number;
   state?: { waiting?: { reason?: string; message?: string } };
-  lastState?: { terminated?: { reason?: string; exitCode?: number } };
+  lastState?: { terminated?: { reason?: string; exitCode?: number; finishedAt?: string } };
 }
 
 /** Why a container cannot start, when waiting longer will not help (an image kubelet would have to pull, among them). */
