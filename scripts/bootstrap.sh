@@ -11,6 +11,14 @@ cd "$root"
 source scripts/node-env.sh
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
+# One bootstrap at a time per user: two at once (`npm start` beside `npm test` on a new machine)
+# would build the same binaries into the same files. The second waits, then finds them built.
+if command -v flock >/dev/null; then
+  mkdir -p "$HOME/.cache"
+  exec 9>"$HOME/.cache/orders-bootstrap.lock"
+  flock -n 9 || { log "waiting for another bootstrap to finish"; flock 9; }
+fi
+
 # npm ci would be the usual choice, but npm 11 rejects lockfiles that leave out other platforms'
 # optional packages (jest's resolver has many); npm install installs the same locked versions.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
