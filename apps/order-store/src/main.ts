@@ -36,8 +36,12 @@ function main(config: StoreConfig): void {
       logger.warn('grace period over: closing remaining connections');
       server.closeAllConnections();
     }, config.SHUTDOWN_GRACE_MS).unref();
+    // close() ends the connections idle now, but a keep-alive connection whose request is in
+    // flight stays open after its answer (for keepAliveTimeout): end each as it falls idle.
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 50).unref();
     server.close(() => {
       clearTimeout(deadline);
+      clearInterval(idleSweep);
       void book
         .flushLatest()
         .catch((error: unknown) => logger.warn({ err: error }, 'the latest-order pointer may be behind'))
@@ -47,7 +51,6 @@ function main(config: StoreConfig): void {
           void tracing.shutdown().finally(() => process.exit(0));
         });
     });
-    server.closeIdleConnections();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
