@@ -23,7 +23,7 @@ export interface NetworkNamespace {
    * /sys, which hides the cgroup hierarchy from kubelet and containerd.)
    */
   enter(command: string, args: string[]): { command: string; args: string[] };
-  /** Runs a command inside the namespace and resolves with its output; fails with its stderr. */
+  /** Runs a command inside the namespace and resolves with its output; fails with an ExecError. */
   exec(command: string, args: string[], options?: ExecOptions): Promise<{ stdout: string; stderr: string }>;
   remove(): Promise<void>;
 }
@@ -32,6 +32,17 @@ export interface ExecOptions {
   input?: string;
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+}
+
+/** A command run in the namespace failed: the message carries its stderr, `exitCode` its status (none when it was killed or never ran). */
+export class ExecError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number | undefined,
+    options: ErrorOptions,
+  ) {
+    super(message, options);
+  }
 }
 
 export const NODE_ADDRESS = '10.99.0.1';
@@ -51,8 +62,9 @@ export async function createNetworkNamespace(name: string): Promise<NetworkNames
       const { stdout, stderr } = await child;
       return { stdout, stderr };
     } catch (error) {
-      const failed = error as { stderr?: string; stdout?: string; message: string };
-      throw new Error(`${command} ${args.join(' ')} failed: ${failed.stderr?.trim() || failed.stdout?.trim() || failed.message}`, { cause: error });
+      const failed = error as { stderr?: string; stdout?: string; message: string; code?: unknown };
+      const exitCode = typeof failed.code === 'number' ? failed.code : undefined;
+      throw new ExecError(`${command} ${args.join(' ')} failed: ${failed.stderr?.trim() || failed.stdout?.trim() || failed.message}`, exitCode, { cause: error });
     }
   };
   const remove = async () => {

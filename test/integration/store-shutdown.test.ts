@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { orderBody } from '../../bench/load';
 import { runningProcesses, waitFor } from '../../harness/processes';
 import { type OrderSystem, startOrderSystem } from '../../harness/system';
 
@@ -25,7 +26,7 @@ describe('order-store on SIGTERM, with a request in flight on a keep-alive conne
 
   test('answers that request, then exits 0 at once, not at the end of its grace period', async () => {
     const { proc, port } = system.store;
-    const body = JSON.stringify({ data: { orderId: 'shutdown-keepalive-1', customer: 'c-1', items: [{ sku: 'oat-milk-1l', quantity: 1, unitPrice: 2.35 }], total: 2.35 } });
+    const body = orderBody('shutdown-keepalive-1');
     const socket = connect(port, '127.0.0.1');
     let answer = '';
     socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
