@@ -192,6 +192,10 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
           if (container.restartCount === 0 && !last) continue;
           const previous = await kubectl(['logs', '--previous', '--tail=8', '-n', namespace, pod.metadata.name, '-c', container.name]).catch((error: Error) => ({ stdout: error.message }));
           if (namespace === DAPR_NAMESPACE && isChartConfigurationRace(previous.stdout, last?.finishedAt, await configurationCreatedAt())) continue;
+          if (namespace === topology.namespace && container.name === 'daprd' && container.restartCount === 1 && isSentryNotYetRouted(previous.stdout)) {
+            process.stdout.write(`passed over: ${pod.metadata.name} daprd restarted once, Sentry's ClusterIP refused its first start\n`);
+            continue;
+          }
           found.push(`${namespace}/${pod.metadata.name} ${container.name}: ${container.restartCount} restart(s), last ${last?.reason ?? '?'} (exit ${last?.exitCode ?? '?'}):\n${previous.stdout}`);
         }
       }
@@ -408,6 +412,17 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
 function isChartConfigurationRace(previousLog: string, lastFinishedAt: string | undefined, configurationCreatedAt: string): boolean {
   if (!lastFinishedAt || Date.parse(lastFinishedAt) > Date.parse(configurationCreatedAt)) return false;
   return previousLog.split('\n').some((line) => /"level":"fatal".*daprsystem.*not found/.test(line));
+}
+
+/**
+ * A sidecar's first start can find Sentry's ClusterIP refusing although the suite saw Sentry answer
+ * there just before applying deploy/ (seen in a fresh-clone run of the whole `npm test` on a
+ * 2-core machine, not in runs of this suite alone): daprd exits when it cannot get its first certificate, and
+ * kubelet's restart gets it. Dapr's sidecar owns that exit, not deploy/; the suite passes over
+ * exactly one such restart of a daprd, says so, and counts any other.
+ */
+function isSentryNotYetRouted(previousLog: string): boolean {
+  return previousLog.split('\n').some((line) => /"level":"fatal".*failed to retrieve the initial identity.*connect: connection refused/.test(line));
 }
 
 /** The longest time between two acknowledgements from `from` to `to` (ms since the epoch). */
