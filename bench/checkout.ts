@@ -23,7 +23,7 @@ export interface Checkout {
 /**
  * Unpacks `ref` into a temporary directory (`git archive`: nothing is registered in the
  * repository, so an interrupted run leaves no worktree behind), gives it node_modules and, for a
- * `dist` build, compiles it with `tsc -b` as `npm run build` does.
+ * `dist` build, builds it with its own `npm run build`.
  */
 export async function checkOut(ref: string, build: AppBuild, log: (line: string) => void): Promise<Checkout> {
   const git = (...args: string[]) => run('git', args, { cwd: repoRoot, timeout: 60_000, maxBuffer: 64 * 2 ** 20 });
@@ -43,8 +43,8 @@ export async function checkOut(ref: string, build: AppBuild, log: (line: string)
       await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, timeout: 900_000, maxBuffer: 64 * 2 ** 20 });
     }
     if (build === 'dist') {
-      log(`  building ${ref} (${commit}): tsc -b`);
-      await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b'], { cwd: root, timeout: 300_000 });
+      log(`  building ${ref} (${commit}): npm run build`);
+      await run('npm', ['run', '--silent', 'build'], { cwd: root, timeout: 300_000 });
     }
     return { ref, commit, root, nodeModules: shared ? 'shared' : 'installed', remove };
   } catch (error) {

@@ -20,7 +20,7 @@ export interface BenchOptions {
   /** Unmeasured seconds of load before each target's first level: JIT, connection pools, Redis. */
   warmupSec: number;
   build: AppBuild;
-  /** Run `tsc -b` first so that dist/ matches the sources (build 'dist' only). */
+  /** Run `npm run build` first so that dist/ matches the sources (build 'dist' only). */
   compile: boolean;
   /** Where latest.json, latest.md and latest.svg go. */
   outDir: string;

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { repoRoot } from './daprd';
-import { imageCmd } from './image';
+import { imageStart } from './image';
 import { type Proc, answers, freePort, startProcess, awaitReady } from './processes';
 
 /**
  * How an app is started: from its TypeScript sources (what `npm start` does), or from its
- * production build exactly as its container image starts it (`node dist/main.js` in its folder).
+ * production build exactly as its container image starts it (`node dist/bundle.js` in its folder, with its ENV).
  */
 export type AppBuild = 'source' | 'dist';
 
@@ -26,19 +26,20 @@ export interface AppOptions {
   echo?: NodeJS.WritableStream;
 }
 
-/** Node's arguments: the image's own CMD for 'dist', so that its flags are measured too. */
-export function appCommand(app: 'order-store' | 'order-generator', build: AppBuild, root = repoRoot): { cwd: string; args: string[] } {
+/** Node's arguments and environment: for 'dist', the image's own CMD and ENV, so that its flags are measured too. */
+export function appCommand(app: 'order-store' | 'order-generator', build: AppBuild, root = repoRoot): { cwd: string; args: string[]; env: Record<string, string> } {
   const cwd = join(root, 'apps', app);
-  if (build === 'source') return { cwd, args: ['--conditions=development', '--import=tsx', 'src/main.ts'] };
-  const [command, ...args] = imageCmd(app, root);
+  if (build === 'source') return { cwd, args: ['--conditions=development', '--import=tsx', 'src/main.ts'], env: {} };
+  const { cmd, env } = imageStart(app, root);
+  const [command, ...args] = cmd;
   if (command !== 'node') throw new Error(`apps/${app}/Dockerfile: CMD must start node, not ${command}`);
-  return { cwd, args };
+  return { cwd, args, env };
 }
 
 async function startApp(app: 'order-store' | 'order-generator', options: AppOptions): Promise<AppProcess> {
   const port = options.port ?? (await freePort());
-  const { cwd, args } = appCommand(app, options.build ?? 'source', options.root);
-  const env = { ...process.env, LOG_LEVEL: 'warn', ...options.env, PORT: String(port), DAPR_HTTP_PORT: String(options.daprHttpPort) };
+  const { cwd, args, env: imageEnv } = appCommand(app, options.build ?? 'source', options.root);
+  const env = { ...process.env, ...imageEnv, LOG_LEVEL: 'warn', ...options.env, PORT: String(port), DAPR_HTTP_PORT: String(options.daprHttpPort) };
   const proc = startProcess(app, process.execPath, args, { cwd, env, echo: options.echo });
   const url = `http://127.0.0.1:${port}`;
   await awaitReady(proc, `${app} /healthz`, () => answers(`${url}/healthz`));

@@ -27,7 +27,7 @@ export interface ImageArtifact {
   /** The final WORKDIR, in the image (`/app/apps/order-store`) and on this machine. */
   imageWorkdir: string;
   workdir: string;
-  /** CMD, exec form, e.g. ["node", "dist/main.js"]. */
+  /** CMD, exec form, e.g. ["node", "dist/bundle.js"]. */
   cmd: string[];
   /** HEALTHCHECK's CMD, exec form, when the Dockerfile has one. */
   healthcheck?: string[];
@@ -317,13 +317,22 @@ export function dockerfileOf(app: ImageApp, root = repoRoot): string {
   return join(root, 'apps', app, 'Dockerfile');
 }
 
-/** The final stage's CMD: how the image starts the app, Node flags included; `root` is the checkout to read. */
-export function imageCmd(app: ImageApp, root = repoRoot): string[] {
+/**
+ * How the image starts the app: the final stage's CMD, Node flags included, and the ENV it sets
+ * (stages it is built FROM included); `root` is the checkout to read.
+ */
+export function imageStart(app: ImageApp, root = repoRoot): { cmd: string[]; env: Record<string, string> } {
   const path = dockerfileOf(app, root);
-  const final = parseDockerfile(readFileSync(path, 'utf8'), path).at(-1);
-  const cmd = final?.instructions.filter((i) => i.keyword === 'CMD').at(-1);
+  const stages = parseDockerfile(readFileSync(path, 'utf8'), path);
+  const final = stages.at(-1)!;
+  const cmd = final.instructions.filter((i) => i.keyword === 'CMD').at(-1);
   if (!cmd) throw new Error(`${path}: the final stage has no CMD`);
-  return execForm(cmd.args, 'CMD', `${path}:${cmd.line}`);
+  const lineage: DockerfileStage[] = [];
+  for (let stage: DockerfileStage | undefined = final; stage; stage = stages.find((s) => s.name === stage.from)) lineage.unshift(stage);
+  const env = Object.fromEntries(
+    lineage.flatMap((stage) => stage.instructions.filter((i) => i.keyword === 'ENV').map((i) => splitAssignment(i.args, path, i.line))),
+  );
+  return { cmd: execForm(cmd.args, 'CMD', `${path}:${cmd.line}`), env };
 }
 
 /** Replays apps/<app>/Dockerfile into a new temporary directory (about 25s with a warm npm cache). */

@@ -8,8 +8,8 @@ cd "$root"
 # shellcheck source=node-env.sh
 source scripts/node-env.sh
 bash scripts/bootstrap.sh
-echo "[test] building and type-checking" >&2
-npx tsc -b
+echo "[test] building (tsc -b, the apps' bundles) and type-checking" >&2
+npm run --silent build
 npx tsc -p tsconfig.check.json
 # Any ESLint error fails the run before a test starts; `npm run lint -- --fix` mends what it can.
 echo "[test] linting (eslint.config.js)" >&2

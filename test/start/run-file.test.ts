@@ -4,7 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { topology } from '@orders/common';
 import { parse } from 'yaml';
 import { repoRoot } from '../../harness/daprd';
-import { imageCmd } from '../../harness/image';
+import { imageStart } from '../../harness/image';
 import { replicatedRunFile } from '../../harness/run-file';
 
 interface App {
@@ -63,6 +63,6 @@ test("dapr.yaml starts each app with its image's V8 flags (the Dockerfile's CMD 
   const v8Flags = (command: string[]) => command.filter((arg) => /^--max-.*-space-size=/.test(arg));
   for (const app of ['order-store', 'order-generator'] as const) {
     const command = runFile.apps.find((entry) => entry.appID === app)!.command;
-    expect({ app, flags: v8Flags(command) }).toEqual({ app, flags: v8Flags(imageCmd(app)) });
+    expect({ app, flags: v8Flags(command) }).toEqual({ app, flags: v8Flags(imageStart(app).cmd) });
   }
 });
