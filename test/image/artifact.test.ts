@@ -70,7 +70,7 @@ describe('the apps as their images run them (Dockerfiles replayed without Docker
       const built = artifact(app);
       expect(built.imageWorkdir).toBe(`/app/apps/${app}`);
       expect(built.cmd).toEqual(['node', ...nodeFlags[app], ...silencedDeprecations, 'dist/bundle.js']);
-      expect(built.env).toEqual({ NODE_ENV: 'production' });
+      expect(built.env).toEqual({ NODE_ENV: 'production', MALLOC_MMAP_THRESHOLD_: '32768' });
       expect(built.user).toEqual({ uid: 1000, gid: 1000 });
       expect(filesUnder(join(built.root, 'app'))).toEqual([`apps/${app}/dist/bundle.js`]);
     });
