@@ -107,7 +107,7 @@ export async function runComparison(options: BenchOptions, log: (line: string) =
     const roots: Record<BuildLabel, string> = { baseline: checkout?.root ?? repoRoot, candidate: repoRoot };
     const builds: CompareResults['builds'] = checkout
       ? { baseline: { ref: checkout.ref, commit: checkout.commit }, candidate: { ref: 'this checkout', commit: candidateCommit } }
-      : { baseline: { ref: 'tracing off', commit: candidateCommit }, candidate: { ref: `tracing on, sampling rate ${topology.tracing.samplingRate}`, commit: candidateCommit } };
+      : { baseline: { ref: 'tracing off', commit: candidateCommit }, candidate: { ref: `tracing on, sampling rate ${topology.tracing.samplingRate.deployed}`, commit: candidateCommit } };
     const self: Watched = { name: 'load generator', pid: process.pid };
     // --tracing: each side has sidecars of its own, with Dapr's tracing off (samplingRate 0) or on
     // at the default rate exporting to a real Jaeger, and apps told the same (appEnv).
@@ -119,7 +119,7 @@ export async function runComparison(options: BenchOptions, log: (line: string) =
       started.push(jaeger);
       rigs.baseline = await startRig(options, log, { samplingRate: '0' });
       started.push(rigs.baseline);
-      rigs.candidate = await startRig(options, log, { samplingRate: topology.tracing.samplingRate, otlpAddress: jaeger.otlpAddress });
+      rigs.candidate = await startRig(options, log, { samplingRate: topology.tracing.samplingRate.deployed, otlpAddress: jaeger.otlpAddress });
       started.push(rigs.candidate);
       appEnv.baseline = { TRACE_SAMPLING_RATE: '0' };
       appEnv.candidate = { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint };

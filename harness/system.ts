@@ -2,11 +2,47 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AppBuild, type AppProcess, startOrderGenerator, startOrderStore } from './apps';
-import { type Sidecar, type SidecarOptions, generatorAppId, startSidecar, storeAppId } from './daprd';
-import type { Jaeger } from './jaeger';
+import { type Sidecar, type SidecarOptions, generatorAppId, isolatedConfiguration, startSidecar, storeAppId } from './daprd';
+import { type Jaeger, startJaeger } from './jaeger';
 import { freePort } from './processes';
 import { type RedisServer, startRedis } from './redis';
 import { type Sentry, startSentry } from './sentry';
+
+/** order-store on its own sidecar and Redis, both sending spans to a Jaeger of their own. */
+export interface TracedStore {
+  jaeger: Jaeger;
+  daprd: Sidecar;
+  store: AppProcess;
+  stop(): Promise<void>;
+}
+
+export interface TracedStoreOptions {
+  /** The sidecar's Dapr samplingRate; components/configuration.yaml's when unset. */
+  daprSamplingRate?: string;
+  /** order-store's settings, on top of where its spans go. */
+  storeEnv?: NodeJS.ProcessEnv;
+}
+
+export async function startTracedStore(options: TracedStoreOptions = {}): Promise<TracedStore> {
+  const started: Array<{ stop(): Promise<unknown> }> = [];
+  try {
+    const jaeger = await startJaeger();
+    started.push(jaeger);
+    const redis = await startRedis();
+    started.push(redis);
+    const configPath = options.daprSamplingRate === undefined
+      ? undefined
+      : isolatedConfiguration(join(mkdtempSync(join(tmpdir(), 'orders-sampling-')), 'name-resolution.db'), undefined, jaeger.otlpAddress, options.daprSamplingRate);
+    const daprd = await startSidecar({ appId: storeAppId, env: { ORDERS_REDIS_HOST: redis.address }, otlpAddress: jaeger.otlpAddress, configPath });
+    started.push(daprd);
+    const store = await startOrderStore({ daprHttpPort: daprd.httpPort, env: { ...tracingEnv(jaeger), ...options.storeEnv } });
+    started.push(store);
+    return { jaeger, daprd, store, stop: () => stopInReverse(started) };
+  } catch (error) {
+    await stopInReverse(started);
+    throw error;
+  }
+}
 
 /** One order-store replica: the app and its own sidecar, under the shared app id. */
 export interface StoreReplica {

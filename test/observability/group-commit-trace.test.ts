@@ -1,9 +1,8 @@
-import { startOrderStore, type AppProcess } from '../../harness/apps';
-import { type Sidecar, startSidecar, storeAppId } from '../../harness/daprd';
-import { type Jaeger, startJaeger } from '../../harness/jaeger';
+import type { AppProcess } from '../../harness/apps';
+import { storeAppId } from '../../harness/daprd';
+import type { Jaeger } from '../../harness/jaeger';
 import { runningProcesses, waitFor } from '../../harness/processes';
-import { type RedisServer, startRedis } from '../../harness/redis';
-import { tracingEnv } from '../../harness/system';
+import { type TracedStore, startTracedStore } from '../../harness/system';
 import { type TraceTree, traceById, tracesOfOrder } from '../../harness/traces';
 
 /** Traces of order-store holding a span of this name, whole. */
@@ -14,23 +13,17 @@ async function tracesWith(jaeger: Jaeger, operation: string): Promise<TraceTree[
 }
 
 describe("a group commit's span links to every order it wrote, and each order's insert links back (real daprd, Redis, Jaeger)", () => {
+  let traced: TracedStore;
   let jaeger: Jaeger;
-  let redis: RedisServer;
-  let daprd: Sidecar;
   let store: AppProcess;
 
   beforeAll(async () => {
-    jaeger = await startJaeger();
-    redis = await startRedis();
-    daprd = await startSidecar({ appId: storeAppId, env: { ORDERS_REDIS_HOST: redis.address }, otlpAddress: jaeger.otlpAddress });
-    store = await startOrderStore({ daprHttpPort: daprd.httpPort, env: tracingEnv(jaeger) });
+    traced = await startTracedStore();
+    ({ jaeger, store } = traced);
   });
 
   afterAll(async () => {
-    await store?.stop();
-    await daprd?.stop();
-    await redis?.stop();
-    await jaeger?.stop();
+    await traced?.stop();
     expect(runningProcesses()).toEqual([]);
   });
 

@@ -13,7 +13,7 @@ export interface Topology {
   resiliency: string;
   newOrderMethod: string;
   /** Where local OTLP goes (Jaeger, `npm start`) and how many orders are traced. */
-  tracing: { samplingRate: string; otlpHttpPort: number; jaegerQueryPort: number };
+  tracing: { samplingRate: { local: string; deployed: string }; otlpHttpPort: number; jaegerQueryPort: number };
 }
 
 export const topology: Topology = topologyJson;

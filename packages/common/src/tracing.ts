@@ -15,8 +15,8 @@ export { SpanKind, SpanStatusCode, context, trace, type Attributes, type Context
  */
 export const tracingSettings = {
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL, e.g. http://127.0.0.1:4318' }).optional(),
-  /** Share of new traces kept, as Dapr's samplingRate: the same value by default (topology.json). */
-  TRACE_SAMPLING_RATE: setting.number(Number(topology.tracing.samplingRate), 0, 1),
+  /** Share of new traces kept, as Dapr's samplingRate: by default the local one, every trace (deploy/ sets its own; topology.json). */
+  TRACE_SAMPLING_RATE: setting.number(Number(topology.tracing.samplingRate.local), 0, 1),
 };
 
 export interface TracingOptions {
