@@ -89,6 +89,8 @@ export interface SidecarOptions {
   echo?: NodeJS.WritableStream;
   /** `host:port` of an OTLP/HTTP receiver (a test's Jaeger) for the sidecar's spans; none by default. */
   otlpAddress?: string;
+  /** Dapr's samplingRate in the local Configuration; its own ("1") by default. */
+  samplingRate?: string;
 }
 
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
@@ -104,7 +106,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     '--metrics-port', String(metricsPort),
     '--dapr-listen-addresses', '127.0.0.1',
     '--resources-path', options.resourcesPath ?? localResources,
-    '--config', options.configPath ?? isolatedConfiguration(options.nameResolution ?? defaultNameResolution(), localConfiguration, options.otlpAddress),
+    '--config', options.configPath ?? isolatedConfiguration(options.nameResolution ?? defaultNameResolution(), localConfiguration, options.otlpAddress, options.samplingRate),
     // No actors or workflows: no placement or scheduler to look for.
     '--placement-host-address', '',
     '--scheduler-host-address', '',

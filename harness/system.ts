@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AppBuild, type AppProcess, startOrderGenerator, startOrderStore } from './apps';
-import { type Sidecar, type SidecarOptions, generatorAppId, isolatedConfiguration, startSidecar, storeAppId } from './daprd';
+import { type Sidecar, type SidecarOptions, generatorAppId, startSidecar, storeAppId } from './daprd';
 import { type Jaeger, startJaeger } from './jaeger';
 import { freePort } from './processes';
 import { type RedisServer, startRedis } from './redis';
@@ -30,10 +30,7 @@ export async function startTracedStore(options: TracedStoreOptions = {}): Promis
     started.push(jaeger);
     const redis = await startRedis();
     started.push(redis);
-    const configPath = options.daprSamplingRate === undefined
-      ? undefined
-      : isolatedConfiguration(join(mkdtempSync(join(tmpdir(), 'orders-sampling-')), 'name-resolution.db'), undefined, jaeger.otlpAddress, options.daprSamplingRate);
-    const daprd = await startSidecar({ appId: storeAppId, env: { ORDERS_REDIS_HOST: redis.address }, otlpAddress: jaeger.otlpAddress, configPath });
+    const daprd = await startSidecar({ appId: storeAppId, env: { ORDERS_REDIS_HOST: redis.address }, otlpAddress: jaeger.otlpAddress, samplingRate: options.daprSamplingRate });
     started.push(daprd);
     const store = await startOrderStore({ daprHttpPort: daprd.httpPort, env: { ...tracingEnv(jaeger), ...options.storeEnv } });
     started.push(store);
