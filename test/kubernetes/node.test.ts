@@ -33,6 +33,8 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   let cache: RedisTlsCluster | undefined;
   const timings: Record<string, number> = {};
   let leftovers: string[] = [];
+  /** When the suite first saw Sentry answer through its ClusterIP (ms since the epoch). */
+  let sentryRoutedAt = 0;
 
   const kubectl = (args: string[], input?: string) => {
     if (!node) throw new Error('the node did not start');
@@ -119,6 +121,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
         },
       ),
     60_000);
+    sentryRoutedAt = Date.now();
 
     // deploy/ as the CDK app applies it (orders-app.ts): the namespace; the token Secrets from
     // the CDK app's chart; the Dapr resources; then the workloads.
@@ -191,7 +194,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
           const last = container.lastState?.terminated;
           if (container.restartCount === 0 && !last) continue;
           const previous = await kubectl(['logs', '--previous', '--tail=8', '-n', namespace, pod.metadata.name, '-c', container.name]).catch((error: Error) => ({ stdout: error.message }));
-          if (namespace === DAPR_NAMESPACE && isChartConfigurationRace(previous.stdout, last?.finishedAt, await configurationCreatedAt())) continue;
+          if (namespace === DAPR_NAMESPACE && last?.finishedAt && isChartInstallOrder(previous.stdout, Date.parse(last.finishedAt), { daprsystemCreatedAt: Date.parse(await configurationCreatedAt()), sentryRoutedAt })) continue;
           if (namespace === topology.namespace && container.name === 'daprd' && container.restartCount === 1 && isSentryNotYetRouted(previous.stdout)) {
             process.stdout.write(`passed over: ${pod.metadata.name} daprd restarted once, Sentry's ClusterIP refused its first start\n`);
             continue;
@@ -400,18 +403,22 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
 });
 
 /**
- * Dapr's chart creates the `daprsystem` Configuration that Sentry and the operator read at start,
- * but helm applies custom resources after Deployments (its install order puts kinds it does not
- * know last). With the images already on the node, a container can start before that object
- * exists, exit naming it, and start again: once, or twice when helm takes longer than kubelet's
- * first 10 s back-off (both seen in CI runs, in Sentry and the operator alike). Dapr's chart owns
- * that order, not deploy/, and on EKS image pulls come first, so the suite passes over a restart
- * whose last run ended, naming `daprsystem`, before that object existed (then every earlier run
- * did too), and counts any other.
+ * Dapr's chart starts its components at once, and each exits when what it needs at start is not
+ * there yet; kubelet starts it again. Two such needs, seen in CI runs:
+ * - the `daprsystem` Configuration Sentry and the operator read: helm applies custom resources
+ *   after Deployments (kinds it does not know come last), so a container can exit naming it once,
+ *   or twice when helm takes longer than kubelet's first 10 s back-off;
+ * - Sentry itself, through its ClusterIP: the scheduler asks it for an identity at start and exits
+ *   on `connection refused` while Sentry is not yet up and routed.
+ * Dapr's chart owns that order, not deploy/, and on EKS image pulls come first, so the suite passes
+ * over a restart whose last run ended on one of these before its need was met (then every earlier
+ * run did too): before the Configuration's creationTimestamp, or before the suite saw Sentry answer
+ * through its ClusterIP. It counts any other.
  */
-function isChartConfigurationRace(previousLog: string, lastFinishedAt: string | undefined, configurationCreatedAt: string): boolean {
-  if (!lastFinishedAt || Date.parse(lastFinishedAt) > Date.parse(configurationCreatedAt)) return false;
-  return previousLog.split('\n').some((line) => /"level":"fatal".*daprsystem.*not found/.test(line));
+function isChartInstallOrder(previousLog: string, lastFinishedAt: number, needsMetAt: { daprsystemCreatedAt: number; sentryRoutedAt: number }): boolean {
+  return previousLog.split('\n').some((line) =>
+    (/"level":"fatal".*daprsystem.*not found/.test(line) && lastFinishedAt <= needsMetAt.daprsystemCreatedAt) ||
+    (isSentryNotYetRouted(line) && lastFinishedAt <= needsMetAt.sentryRoutedAt));
 }
 
 /**
