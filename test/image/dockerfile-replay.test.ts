@@ -20,6 +20,7 @@ describe('.dockerignore, read with Docker semantics', () => {
     'apps/order-store/src/main.ts',
     'apps/order-generator/src/config.ts',
     'apps/order-store/Dockerfile',
+    'scripts/bundle/bundle.ts',
   ])('lets %s in', (path) => {
     expect(dockerignore.ignores(path)).toBe(false);
   });
@@ -33,6 +34,7 @@ describe('.dockerignore, read with Docker semantics', () => {
     'apps/order-store/tsconfig.tsbuildinfo',
     'infra/cdk/package.json',
     'harness/image.ts',
+    'scripts/start.ts',
     '.git/HEAD',
   ])('keeps %s out', (path) => {
     expect(dockerignore.ignores(path)).toBe(true);
