@@ -36,7 +36,10 @@ export function deferRequires(source: string): string {
   if (deferred.size === 0) return source;
   const reexported = rewritten.replace(/^exports\.(\w+) = (\w+)\.(\w+);$/gm, (statement, exported: string, name: string, property: string) =>
     deferred.has(name) ? `Object.defineProperty(exports, "${exported}", { enumerable: true, get: () => ${name}.${property} });` : statement);
-  return `const { lazyModule: __lazyModule } = require(${LAZY_MODULE});\n${reexported}`;
+  // After the "use strict" tsc puts first: a directive anywhere else would be an idle string, and
+  // the module would run in sloppy mode.
+  const [, directive = '', body = ''] = /^("use strict";\n)?([\s\S]*)$/.exec(reexported) ?? [];
+  return `${directive}const { lazyModule: __lazyModule } = require(${LAZY_MODULE});\n${body}`;
 }
 
 /**
