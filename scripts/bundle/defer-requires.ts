@@ -21,6 +21,8 @@ const TOP_LEVEL_REQUIRE = /^const (\w+) = ((?:__importDefault|__importStar)\()?r
 
 const LAZY_MODULE = JSON.stringify(join(__dirname, 'lazy-module.ts'));
 
+const USE_STRICT = '"use strict";\n';
+
 /**
  * `source` with each top-level require deferred whose binding is only ever read from (`X_1.name`,
  * `X_1[key]`): anything else (a call, a `typeof`, passing it on) keeps its require as it was. The
@@ -36,10 +38,10 @@ export function deferRequires(source: string): string {
   if (deferred.size === 0) return source;
   const reexported = rewritten.replace(/^exports\.(\w+) = (\w+)\.(\w+);$/gm, (statement, exported: string, name: string, property: string) =>
     deferred.has(name) ? `Object.defineProperty(exports, "${exported}", { enumerable: true, get: () => ${name}.${property} });` : statement);
+  const helper = `const { lazyModule: __lazyModule } = require(${LAZY_MODULE});\n`;
   // After the "use strict" tsc puts first: a directive anywhere else would be an idle string, and
   // the module would run in sloppy mode.
-  const [, directive = '', body = ''] = /^("use strict";\n)?([\s\S]*)$/.exec(reexported) ?? [];
-  return `${directive}const { lazyModule: __lazyModule } = require(${LAZY_MODULE});\n${body}`;
+  return reexported.startsWith(USE_STRICT) ? USE_STRICT + helper + reexported.slice(USE_STRICT.length) : helper + reexported;
 }
 
 /**
