@@ -41,7 +41,7 @@ const style = {
 };
 
 module.exports = defineConfig(
-  { ignores: ['**/node_modules/', '**/dist/', '**/cdk.out/', '.run/', 'bench/results/', 'chaos/results/'] },
+  { ignores: ['**/node_modules/', '**/dist/', '**/cdk.out/', '.run/', 'proving-ground/bench/results/', 'proving-ground/chaos/results/'] },
   {
     files: ['**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommendedTypeChecked],
@@ -61,6 +61,16 @@ module.exports = defineConfig(
       // interfaces the test doubles and scenario hooks implement promise; dropping `async` would throw.
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // The reference (what a user copies: the apps, packages/, dev/, infra/cdk) never imports the
+    // proving ground (proving-ground/: harness, bench, chaos, the suites). The other way is fine.
+    files: ['apps/**/*.ts', 'packages/**/*.ts', 'dev/**/*.ts', 'infra/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/proving-ground/**', 'proving-ground/**'], message: 'The reference never imports the proving ground (README: Layout).' }],
+      }],
     },
   },
   {

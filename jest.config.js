@@ -27,15 +27,16 @@ module.exports = {
       displayName: 'infra',
       rootDir: __dirname,
       transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/infra/cdk/tsconfig.json' }] },
-      testMatch: ['<rootDir>/infra/cdk/test/**/*.test.ts'],
+      testMatch: ['<rootDir>/infra/cdk/test/**/*.test.ts', '<rootDir>/proving-ground/test/cdk/**/*.test.ts'],
     },
     {
       ...base,
       displayName: 'integration',
       rootDir: __dirname,
-      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testMatch: ['<rootDir>/proving-ground/test/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/proving-ground/test/cdk/'],
       // Real sidecars, Sentry and Redis servers take seconds, not milliseconds.
-      setupFilesAfterEnv: ['<rootDir>/test/integration-timeout.ts'],
+      setupFilesAfterEnv: ['<rootDir>/proving-ground/test/integration-timeout.ts'],
     },
   ],
 };

@@ -7,7 +7,7 @@ import type { StoredOrder } from './order';
  * back, and an order accepted after its replica has read another replica's order (through the
  * latest-order pointer) is stamped after it, whatever the two clocks say. Only orders accepted on
  * different replicas closer together than the pointer takes to travel are ranked by the clocks
- * themselves, wrong by at most the clocks' offset (chaos/README.md, "How orders are stored").
+ * themselves, wrong by at most the clocks' offset (proving-ground/chaos/README.md, "How orders are stored").
  */
 export class AcceptanceClock {
   private lastMicros = 0;

@@ -9,7 +9,7 @@ import kubernetesVersions from '../kubernetes-versions.json';
 
 /**
  * The Kubernetes minor EKS runs: the one pinned in kubernetes-versions.json, whose kube-apiserver
- * the control-plane tests (test/kubernetes) run deploy/ against. The kubectl layer below must be
+ * the control-plane tests (proving-ground/test/kubernetes) run deploy/ against. The kubectl layer below must be
  * of the same minor (@aws-cdk/lambda-layer-kubectl-v34).
  */
 export const KUBERNETES_MINOR = kubernetesVersions.kubernetes.split('.').slice(0, 2).join('.');

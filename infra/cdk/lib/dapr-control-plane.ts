@@ -85,7 +85,7 @@ export class DaprControlPlane extends Construct {
       // The apps' Deployments must not be applied before the injector's webhook answers: the
       // chart registers it with failurePolicy Ignore (webhookFailurePolicy in
       // charts/dapr/charts/dapr_sidecar_injector/values.yaml), so until then their pods are
-      // admitted without a sidecar, as test/kubernetes shows on a real API server. `--wait`
+      // admitted without a sidecar, as proving-ground/test/kubernetes shows on a real API server. `--wait`
       // holds the release until the injector's Pod is ready, and the injector reports ready only
       // once it has its certificate from Sentry, listens, and has patched the webhook's caBundle
       // (https://github.com/dapr/dapr/blob/v1.18.2/cmd/injector/app/app.go). The Workloads

@@ -35,7 +35,7 @@ export function daprHelmValues(options: DaprHelmValuesOptions): HelmValues {
     dapr_sidecar_injector: {
       // `capabilities.drop: [ALL]` on every injected daprd: without it the `restricted` Pod
       // Security Standard, which deploy/namespace.yaml enforces, refuses the apps' pods (seen on a
-      // real API server, test/kubernetes). The chart's default is false.
+      // real API server, proving-ground/test/kubernetes). The chart's default is false.
       sidecarDropALLCapabilities: true,
     },
     dapr_placement: {

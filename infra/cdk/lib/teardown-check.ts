@@ -93,7 +93,7 @@ export class TeardownCheck extends Construct {
 
 /**
  * The check's code, inline (the Node.js runtime carries the AWS SDK v3; the package's
- * devDependencies have the two clients for test/teardown-check.test.ts). It answers
+ * devDependencies have the two clients for proving-ground/test/teardown-check.test.ts). It answers
  * CloudFormation itself, with the response object of
  * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html.
  * Exported for the template test, which checks what it looks for.

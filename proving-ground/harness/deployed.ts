@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { repoRoot } from '../harness/daprd';
+
+interface EnvEntry {
+  name: string;
+  value?: string;
+}
+
+interface Deployment {
+  kind: string;
+  spec?: { template?: { spec?: { containers?: Array<{ name: string; env?: EnvEntry[] }> } } };
+}
+
+type DeployedApp = 'order-store' | 'order-generator';
+
+// The bench starts each app many times in one run; its manifest is read once per checkout.
+const readOnce = new Map<string, Record<string, string>>();
+
+/**
+ * The settings an app's container gets in deploy/<app>.yaml, those written as plain values
+ * (secrets are left out): to run an app here as the cluster runs it, LOG_LEVEL included.
+ * `root` is the checkout whose manifests to read.
+ */
+export function deployedEnv(app: DeployedApp, root = repoRoot): Record<string, string> {
+  const file = join(root, 'deploy', `${app}.yaml`);
+  let env = readOnce.get(file);
+  if (!env) {
+    env = readDeployedEnv(app, file);
+    readOnce.set(file, env);
+  }
+  return { ...env };
+}
+
+/** Settings that name cluster addresses; whoever runs an app here says where its spans go instead. */
+const CLUSTER_ONLY = new Set(['OTEL_EXPORTER_OTLP_ENDPOINT']);
+
+function readDeployedEnv(app: DeployedApp, file: string): Record<string, string> {
+  const deployment = parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((doc) => doc.toJS() as Deployment | null)
+    .find((object) => object?.kind === 'Deployment');
+  const container = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === app);
+  if (!container) throw new Error(`${file}: no Deployment with a container named ${app}`);
+  const env: Record<string, string> = {};
+  for (const { name, value } of container.env ?? []) if (value !== undefined && !CLUSTER_ONLY.has(name)) env[name] = value;
+  return env;
+}

@@ -1,0 +1,187 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { STAND_IN_ADMIN, serverlessRestrictions } from './elasticache-serverless';
+import type { NetworkNamespace } from './kubernetes/netns';
+import { type Proc, awaitReady, freePort, startProcess, waitFor } from '../../dev/src/processes';
+
+const run = promisify(execFile);
+
+/**
+ * A local stand-in for ElastiCache Serverless: a Redis Cluster of three primaries, each with a
+ * replica, that speaks only TLS (clients and cluster bus alike, with a certificate from a CA of
+ * its own) and refuses the commands a serverless cache refuses (harness/elasticache-serverless.ts).
+ * A serverless cache is replicated across Availability Zones, and its primaries say so in
+ * `INFO replication`, which is what Dapr's Redis state store reads to decide whether to WAIT.
+ *
+ * Where it differs: a serverless cache shows clients one virtual node owning all 16384 slots (and
+ * a reader port, 6380); here three primaries own a third each, which is stricter: a command that
+ * spans slots fails here as it does there, and a client that does not follow MOVED fails here only.
+ */
+export interface RedisTlsCluster {
+  /** The primaries' TLS ports; there is no plaintext port (`--port 0`). */
+  ports: number[];
+  /** The replicas' TLS ports, one per primary. */
+  replicaPorts: number[];
+  /** `<host>:<first port>`: a seed address, the form Dapr's redisHost takes. */
+  address: string;
+  /** The address the nodes listen on: 127.0.0.1, or the network namespace's. */
+  host: string;
+  /** redis-cli over TLS to one node as a client, where the nodes are (inside the namespace, if any). */
+  cli(port: number, args: string[], timeoutMs?: number): Promise<string>;
+  /** The CA that signed the servers' certificate (PEM file); clients must trust it. Removed by stop(). */
+  caPath: string;
+  dir: string;
+  procs: Proc[];
+  /** redis-cli to one node as the stand-in's own administrator, for what clients may not run (CONFIG GET). */
+  adminCli(port: number, args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface RedisTlsClusterOptions {
+  /** Primaries; three by default, the fewest `redis-cli --cluster create` accepts. */
+  masters?: number;
+  /**
+   * Runs the nodes inside this network namespace, on its node address (and 127.0.0.1 there):
+   * the cache as Pods of a node in it reach it, at an address outside the Pod network.
+   */
+  network?: NetworkNamespace;
+  /** Replicas of each primary; one by default. */
+  replicasPerMaster?: number;
+}
+
+/** A CA and a server certificate for 127.0.0.1, localhost and `host`, signed by that CA. */
+async function makeCertificates(dir: string, host: string): Promise<{ caPath: string; certPath: string; keyPath: string }> {
+  const caKey = join(dir, 'ca.key');
+  const caPath = join(dir, 'ca.crt');
+  const keyPath = join(dir, 'server.key');
+  const csr = join(dir, 'server.csr');
+  const certPath = join(dir, 'server.crt');
+  const ext = join(dir, 'server.ext');
+  const openssl = (args: string[]) => run('openssl', args, { cwd: dir, timeout: 30_000 });
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', caPath,
+    '-days', '2', '-subj', '/CN=orders test cache CA']);
+  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', csr, '-subj', '/CN=localhost']);
+  writeFileSync(ext, [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth,clientAuth',
+    `subjectAltName=IP:127.0.0.1,DNS:localhost${host === '127.0.0.1' ? '' : `,IP:${host}`}`,
+    '',
+  ].join('\n'));
+  await openssl(['x509', '-req', '-in', csr, '-CA', caPath, '-CAkey', caKey, '-CAcreateserial', '-out', certPath,
+    '-days', '2', '-sha256', '-extfile', ext]);
+  return { caPath, certPath, keyPath };
+}
+
+/** redis-cli over TLS to one node, as a client (the default user); resolves with its stdout. */
+export async function tlsCli(port: number, caPath: string, args: string[], timeoutMs = 5_000, network?: NetworkNamespace): Promise<string> {
+  const argv = ['--tls', '--cacert', caPath, '-h', network?.address ?? '127.0.0.1', '-p', String(port), ...args];
+  if (network) return (await network.exec('redis-cli', argv, { timeoutMs })).stdout;
+  const { stdout } = await run('redis-cli', argv, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+async function redisVersion(): Promise<string> {
+  const { stdout } = await run('redis-server', ['--version'], { timeout: 5_000 });
+  const version = /v=(\d+\.\d+\.\d+)/.exec(stdout)?.[1];
+  if (!version) throw new Error(`cannot read the Redis version from: ${stdout}`);
+  return version;
+}
+
+export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {}): Promise<RedisTlsCluster> {
+  const masters = options.masters ?? 3;
+  const replicasPerMaster = options.replicasPerMaster ?? 1;
+  const { network } = options;
+  const host = network?.address ?? '127.0.0.1';
+  const dir = mkdtempSync(join(tmpdir(), 'orders-redis-cluster-'));
+  const { caPath, certPath, keyPath } = await makeCertificates(dir, host);
+  const adminPassword = randomBytes(16).toString('hex');
+  const restrictions = serverlessRestrictions(await redisVersion(), adminPassword);
+  const cli = (port: number, args: string[], timeoutMs = 5_000) => tlsCli(port, caPath, args, timeoutMs, network);
+  const adminCli = (port: number, args: string[]) => cli(port, ['--user', STAND_IN_ADMIN, '--pass', adminPassword, '--no-auth-warning', ...args]);
+  const answersPing = (port: number) => cli(port, ['PING'], 2_000).then((out) => out.trim() === 'PONG', () => false);
+  const clusterOk = (port: number) => cli(port, ['CLUSTER', 'INFO'], 2_000).then((out) => /cluster_state:ok/.test(out), () => false);
+  const procs: Proc[] = [];
+  const stop = async () => {
+    await Promise.all(procs.map((proc) => proc.stop(5_000)));
+    // The CA's private key and the nodes' files are of no use once the servers are gone.
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
+      const port = await freePort();
+      // The bus port defaults to port + 10000, past 65535 for much of the ephemeral range.
+      const busPort = await freePort();
+      const nodeDir = join(dir, `node-${port}`);
+      mkdirSync(nodeDir);
+      const serverArgs = [
+        '--port', '0',
+        '--tls-port', String(port),
+        '--cluster-port', String(busPort),
+        // Pods reach it at the namespace's address; redis-cli in there may use either.
+        '--bind', ...(host === '127.0.0.1' ? [host] : [host, '127.0.0.1']),
+        // Like a serverless cache with no user group: the default user, no password, reachable
+        // from the cluster's network only (here, a namespace with no way in from outside).
+        ...(host === '127.0.0.1' ? [] : ['--protected-mode', 'no']),
+        '--dir', nodeDir,
+        '--tls-cert-file', certPath,
+        '--tls-key-file', keyPath,
+        '--tls-ca-cert-file', caPath,
+        // Like ElastiCache: the server proves who it is, clients need no certificate.
+        '--tls-auth-clients', 'no',
+        '--tls-cluster', 'yes',
+        '--tls-replication', 'yes',
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', join(nodeDir, 'nodes.conf'),
+        '--save', '',
+        '--appendonly', 'no',
+        ...restrictions,
+      ];
+      const command = network ? network.enter('redis-server', serverArgs) : { command: 'redis-server', args: serverArgs };
+      const proc = startProcess(`redis-cluster:${port}`, command.command, command.args);
+      procs.push(proc);
+      ports.push(port);
+      await awaitReady(proc, `redis cluster node on ${port} (TLS)`, () => answersPing(port), 15_000);
+    }
+
+    const createArgs = [
+      '--tls', '--cacert', caPath, '--user', STAND_IN_ADMIN, '--pass', adminPassword, '--no-auth-warning',
+      '--cluster', 'create', ...ports.map((port) => `${host}:${port}`),
+      '--cluster-replicas', String(replicasPerMaster), '--cluster-yes',
+    ];
+    if (network) await network.exec('redis-cli', createArgs, { timeoutMs: 30_000 });
+    else await run('redis-cli', createArgs, { timeout: 30_000 });
+    // Every node must agree that all slots are served before a client can rely on any of them.
+    for (const port of ports) {
+      await waitFor(`cluster_state:ok on ${port}`, () => clusterOk(port), 30_000, procs[ports.indexOf(port)]);
+    }
+    // redis-cli picks the primaries and then makes the others their replicas, which takes a
+    // moment; CLUSTER NODES says who is what: `<id> <ip>:<port>@<bus> <flags> <primary> ...`.
+    let primaries: number[] = [];
+    await waitFor(`${masters} primaries with ${replicasPerMaster} replica(s) each`, async () => {
+      const nodes = await cli(ports[0]!, ['CLUSTER', 'NODES']).catch(() => '');
+      const roles = [...nodes.matchAll(/^\S+ [\d.]+:(\d+)@\d+ (?:myself,)?(master|slave)\b/gm)];
+      primaries = roles.filter((role) => role[2] === 'master').map((role) => Number(role[1]));
+      return primaries.length === masters && roles.length === ports.length;
+    }, 30_000, procs[0]);
+    // Dapr's state store counts replicas once, when it starts: a replica still syncing would hide
+    // them from it, as they are never hidden on a serverless cache.
+    for (const port of primaries) {
+      await waitFor(`${replicasPerMaster} replica(s) of ${port} in sync`, async () => {
+        const info = await adminCli(port, ['INFO', 'replication']).catch(() => '');
+        return (info.match(/^slave\d+:.*state=online/gm) ?? []).length === replicasPerMaster;
+      }, 30_000, procs[ports.indexOf(port)]);
+    }
+    const replicaPorts = ports.filter((port) => !primaries.includes(port));
+    return { ports: primaries, replicaPorts, address: `${host}:${primaries[0]}`, host, cli, caPath, dir, procs, adminCli, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

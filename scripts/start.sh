@@ -1,9 +1,0 @@
-#!/usr/bin/env bash
-# `npm start`: bootstrap what is missing, then run the whole system in the foreground.
-set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-# shellcheck source=node-env.sh
-source scripts/node-env.sh
-bash scripts/bootstrap.sh
-exec node --conditions=development --import=tsx scripts/start.ts
