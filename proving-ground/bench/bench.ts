@@ -4,6 +4,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { topology } from '@orders/common';
+import { ATTEMPT_HEADER } from '@orders/contract';
 import { type AppProcess, startOrderStore } from '../harness/apps';
 import { daprBinary } from '../../dev/src/dapr-binaries';
 import { deployedEnv } from '../harness/deployed';
@@ -227,7 +228,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
 
     // order-store runs with deploy/order-store.yaml's settings: it logs every order, as in the cluster.
     const startStore = () => startOrderStore({ daprHttpPort: storeSidecar.httpPort, port: storePort, build: options.build, env: deployedEnv('order-store') });
-    const invokeHeaders = { 'x-order-attempt': '1' };
+    const invokeHeaders = { [ATTEMPT_HEADER]: '1' };
 
     // What each target puts behind the sidecars (the app on the store's port) and what it measures.
     const plans: Array<{

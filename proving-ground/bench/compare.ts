@@ -4,6 +4,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { topology } from '@orders/common';
+import { ATTEMPT_HEADER } from '@orders/contract';
 import { startOrderStore } from '../harness/apps';
 import { deployedEnv } from '../harness/deployed';
 import { repoRoot } from '../harness/daprd';
@@ -150,7 +151,7 @@ export async function runComparison(options: BenchOptions, log: (line: string) =
             { name: 'redis', pid: redis.proc.pid },
             self,
           ];
-          const spec = { url: invokeUrl, body: orderBody, headers: { 'x-order-attempt': '1' } };
+          const spec = { url: invokeUrl, body: orderBody, headers: { [ATTEMPT_HEADER]: '1' } };
           const target = await measureTarget('orderPath', label, spec, watched, [storeSidecar, generatorSidecar], options, log);
           measured[label] = target.levels.map((level) => {
             const cpu = Object.values(level.cpuMsPerRequest).reduce((sum, ms) => sum + ms, 0);

@@ -1,4 +1,5 @@
 import { parseSettings, setting, sidecarSettings, topology, tracingSettings } from '@orders/common';
+import { ORDER_STORE_APP_ID } from '@orders/contract';
 
 /** Every setting is an environment variable with a default; see the README's table. */
 export const generatorSettings = {
@@ -6,7 +7,7 @@ export const generatorSettings = {
   PORT: setting.port(topology.orderGenerator.port),
   ...sidecarSettings,
   ...tracingSettings,
-  ORDER_STORE_APP_ID: setting.daprName(topology.orderStore.appId),
+  ORDER_STORE_APP_ID: setting.daprName(ORDER_STORE_APP_ID),
   ORDERS_PER_SECOND: setting.number(1, 0.01, 10_000),
   /** Stop generating after this many orders; 0 keeps going until stopped. */
   ORDER_LIMIT: setting.integer(0, 0, Number.MAX_SAFE_INTEGER),

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
-import { DaprSidecar, METRICS_PATH, createLogger, exitOnSettingsError, listenOrExit, serveMetrics, startTracing, topology } from '@orders/common';
+import { DaprSidecar, METRICS_PATH, createLogger, exitOnSettingsError, listenOrExit, serveMetrics, startTracing } from '@orders/common';
+import { NEW_ORDER_METHOD, ORDER_GENERATOR_APP_ID } from '@orders/contract';
 import { type GeneratorConfig, loadGeneratorConfig } from './config';
 import { generatorMetrics } from './metrics';
 import { newOrder } from './new-order';
@@ -8,12 +9,12 @@ import { OrderPipeline } from './pipeline';
 import { daprSender } from './sender';
 
 async function main(config: GeneratorConfig): Promise<void> {
-  const tracing = startTracing({ serviceName: topology.orderGenerator.appId, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, samplingRate: config.TRACE_SAMPLING_RATE });
+  const tracing = startTracing({ serviceName: ORDER_GENERATOR_APP_ID, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, samplingRate: config.TRACE_SAMPLING_RATE });
   const logger = createLogger('order-generator', config.LOG_LEVEL);
   const sidecar = new DaprSidecar({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN });
   const metrics = generatorMetrics();
   const pipeline = new OrderPipeline(
-    daprSender(sidecar, config.ORDER_STORE_APP_ID, topology.newOrderMethod, config.REQUEST_TIMEOUT_MS),
+    daprSender(sidecar, config.ORDER_STORE_APP_ID, NEW_ORDER_METHOD, config.REQUEST_TIMEOUT_MS),
     () => newOrder(newOrderId()),
     {
       ordersPerSecond: config.ORDERS_PER_SECOND,

@@ -1,4 +1,6 @@
-import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry, createRegistry, recentQuantiles, topology } from '@orders/common';
+import { LATENCY_BUCKETS, createRegistry, recentQuantiles } from '@orders/common';
+import { ORDER_GENERATOR_APP_ID } from '@orders/contract';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { OrderPipeline, PipelineObserver, PipelineStats } from './pipeline';
 
 export interface GeneratorMetrics {
@@ -14,7 +16,7 @@ export interface GeneratorMetrics {
  * finish: from generation to the store's answer, retries and backoff included.
  */
 export function generatorMetrics(): GeneratorMetrics {
-  const registry = createRegistry(topology.orderGenerator.appId);
+  const registry = createRegistry(ORDER_GENERATOR_APP_ID);
   let stats: () => PipelineStats = () => ({ generated: 0, accepted: 0, rejected: 0, retries: 0, backlog: 0, inFlight: 0 });
   const fromStats = (name: string, help: string, read: (s: PipelineStats) => number) =>
     new Counter({

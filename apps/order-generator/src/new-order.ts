@@ -1,17 +1,8 @@
 import { randomInt } from 'node:crypto';
+import { type LineItem, type Order, itemsTotalCents } from '@orders/contract';
 
-export interface LineItem {
-  sku: string;
-  quantity: number;
-  unitPrice: number;
-}
-
-export interface NewOrder {
-  orderId: string;
-  customer: string;
-  items: LineItem[];
-  total: number;
-}
+/** What the generator sends: an order of the contract with every field filled in. */
+export type NewOrder = Required<Order>;
 
 const CATALOGUE: ReadonlyArray<Omit<LineItem, 'quantity'>> = [
   { sku: 'espresso-beans-1kg', unitPrice: 24.5 },
@@ -20,12 +11,11 @@ const CATALOGUE: ReadonlyArray<Omit<LineItem, 'quantity'>> = [
   { sku: 'grinder-burr-set', unitPrice: 41.0 },
 ];
 
-/** A plausible order for the demo: one to three catalogue lines, with the total in whole cents. */
+/** A plausible order for the demo: one to three catalogue lines, with the total the contract requires. */
 export function newOrder(orderId: string, pick: (max: number) => number = randomInt): NewOrder {
   const items = Array.from({ length: 1 + pick(3) }, () => {
     const product = CATALOGUE[pick(CATALOGUE.length)]!;
     return { ...product, quantity: 1 + pick(5) };
   });
-  const cents = items.reduce((sum, item) => sum + Math.round(item.unitPrice * 100) * item.quantity, 0);
-  return { orderId, customer: `customer-${1 + pick(1000)}`, items, total: cents / 100 };
+  return { orderId, customer: `customer-${1 + pick(1000)}`, items, total: itemsTotalCents(items) / 100 };
 }

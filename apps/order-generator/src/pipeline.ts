@@ -1,4 +1,6 @@
-import { type Context, type Logger, type Span, SpanKind, context, failSpan, trace } from '@orders/common';
+import { type Context, type Span, SpanKind, context, trace } from '@opentelemetry/api';
+import { failSpan } from '@orders/common';
+import type { Logger } from 'pino';
 import { type BackoffPolicy, retryDelay } from './backoff';
 import type { NewOrder } from './new-order';
 import type { SendOrder } from './sender';

@@ -1,4 +1,5 @@
 import { type DaprSidecar, type SidecarResponse } from '@orders/common';
+import { ATTEMPT_HEADER } from '@orders/contract';
 import type { NewOrder } from './new-order';
 
 /** What one delivery attempt came to. */
@@ -15,7 +16,7 @@ export type SendOrder = (order: NewOrder, attempt: number) => Promise<Delivery>;
 export function daprSender(sidecar: DaprSidecar, storeAppId: string, method: string, timeoutMs: number): SendOrder {
   return (order, attempt) =>
     sidecar
-      .invoke(storeAppId, method, { data: order }, { headers: { 'x-order-attempt': String(attempt) }, timeoutMs })
+      .invoke(storeAppId, method, { data: order }, { headers: { [ATTEMPT_HEADER]: String(attempt) }, timeoutMs })
       .then(classify, (error: unknown) => ({ kind: 'retry', reason: error instanceof Error ? error.message : String(error) }));
 }
 

@@ -1,4 +1,4 @@
-import { type Context, context } from '@orders/common';
+import { type Context, context } from '@opentelemetry/api';
 import { isNewer } from './acceptance-clock';
 import type { StoredOrder } from './order';
 

@@ -1,4 +1,5 @@
-import { DaprSidecar, createLogger, exitOnSettingsError, listenOrExit, startTracing, topology } from '@orders/common';
+import { DaprSidecar, createLogger, exitOnSettingsError, listenOrExit, startTracing } from '@orders/common';
+import { ORDER_STORE_APP_ID } from '@orders/contract';
 import { type StoreConfig, loadStoreConfig } from './config';
 import { storeMetrics } from './metrics';
 import { OrderBook } from './orders';
@@ -6,7 +7,7 @@ import { createOrderStoreServer } from './routes';
 import { DaprOrderState } from './state';
 
 function main(config: StoreConfig): void {
-  const tracing = startTracing({ serviceName: topology.orderStore.appId, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, samplingRate: config.TRACE_SAMPLING_RATE });
+  const tracing = startTracing({ serviceName: ORDER_STORE_APP_ID, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, samplingRate: config.TRACE_SAMPLING_RATE });
   const logger = createLogger('order-store', config.LOG_LEVEL);
   const metrics = storeMetrics();
   const sidecar = new DaprSidecar({ host: config.DAPR_HOST, httpPort: config.DAPR_HTTP_PORT, apiToken: config.DAPR_API_TOKEN });

@@ -1,4 +1,6 @@
-import { Counter, Histogram, LATENCY_BUCKETS, type Registry, createRegistry, recentQuantiles, topology } from '@orders/common';
+import { LATENCY_BUCKETS, createRegistry, recentQuantiles } from '@orders/common';
+import { ORDER_STORE_APP_ID } from '@orders/contract';
+import { Counter, Histogram, type Registry } from 'prom-client';
 
 export type StateOperation = 'insert' | 'group_commit' | 'get' | 'pointer_read' | 'pointer_write';
 
@@ -16,7 +18,7 @@ export interface StoreMetrics {
 }
 
 export function storeMetrics(): StoreMetrics {
-  const registry = createRegistry(topology.orderStore.appId);
+  const registry = createRegistry(ORDER_STORE_APP_ID);
   const registers = [registry];
   const orders = new Counter({
     name: 'order_store_orders_total',

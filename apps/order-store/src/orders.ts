@@ -1,7 +1,9 @@
-import { failSpan, trace } from '@orders/common';
+import { trace } from '@opentelemetry/api';
+import { failSpan } from '@orders/common';
+import type { Order } from '@orders/contract';
 import { AcceptanceClock, isNewer } from './acceptance-clock';
 import { LatestPointer, type LatestPointerOptions, defaultPointerOptions } from './latest-pointer';
-import { type Order, type StoredOrder, sameOrder } from './order';
+import { type StoredOrder, sameOrder } from './order';
 import { type OrderState, StateUnavailableError } from './state';
 
 /**

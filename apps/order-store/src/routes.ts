@@ -1,11 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { type Logger, METRICS_PATH, SpanKind, context, contextFromHeaders, failSpan, serveMetrics, topology, trace } from '@orders/common';
+import { SpanKind, context, trace } from '@opentelemetry/api';
+import { METRICS_PATH, contextFromHeaders, failSpan, serveMetrics } from '@orders/common';
+import { ATTEMPT_HEADER, NEW_ORDER_METHOD, ORDER_ID_PATTERN, isResend, newOrderBody } from '@orders/contract';
 import express, { type Express, type RequestHandler } from 'express';
+import type { Logger } from 'pino';
 import { HttpError, answerError, errorHandler, sendError, sendJson } from './http-errors';
 import { readJsonBody } from './json-body';
 import { type StoreMetrics, storeMetrics } from './metrics';
-import { ORDER_ID_PATTERN, type StoredOrder, newOrderBody } from './order';
+import type { StoredOrder } from './order';
 import type { AcceptOutcome, OrderBook } from './orders';
 import { StateUnavailableError } from './state';
 
@@ -26,13 +29,10 @@ export interface AppDependencies {
   metrics?: StoreMetrics;
 }
 
-/** Sent by order-generator on every attempt after the first; it makes the store look before writing. */
-export const ATTEMPT_HEADER = 'x-order-attempt';
-
 const RETRY_AFTER_SECONDS = '2';
 
 /** Where order-generator's sidecar delivers each order (service invocation of `neworder`). */
-const NEW_ORDER_PATH = `/${topology.newOrderMethod}`;
+const NEW_ORDER_PATH = `/${NEW_ORDER_METHOD}`;
 
 type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -91,7 +91,7 @@ function newOrderHandler({ book, config, logger, metrics }: AppDependencies & { 
       }
     });
     request?.setAttribute('order.id', order.orderId);
-    const resend = Number(req.headers[ATTEMPT_HEADER] ?? '1') > 1;
+    const resend = isResend(req.headers[ATTEMPT_HEADER]);
     const outcome = await book.accept(order, { resend }).catch(asUnavailable);
     logger.info({ orderId: order.orderId, outcome }, `order ${outcome}`);
     if (outcome === 'conflict') {

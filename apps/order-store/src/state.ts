@@ -1,4 +1,5 @@
-import { DaprHttpError, type DaprSidecar, type Span, type StateItem, context, failSpan, trace } from '@orders/common';
+import { type Span, context, trace } from '@opentelemetry/api';
+import { DaprHttpError, type DaprSidecar, type StateItem, failSpan } from '@orders/common';
 import type { StateOperation, StoreMetrics } from './metrics';
 import type { StoredOrder } from './order';
 

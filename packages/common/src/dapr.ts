@@ -7,7 +7,7 @@ import {
   StateConcurrencyEnum,
   StateConsistencyEnum,
 } from '@dapr/dapr';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 import { traceHeaders } from './tracing';
 
 export interface SidecarAddress {

@@ -1,5 +1,5 @@
 export { topology, type Topology } from './topology';
-export { createLogger, type Logger } from './logger';
+export { createLogger } from './logger';
 export { listenOrExit } from './listen';
 export { parseSettings, setting, sidecarSettings, SettingsError, exitOnSettingsError } from './settings';
 export {
@@ -12,20 +12,5 @@ export {
   type StateEntry,
   type StateItem,
 } from './dapr';
-export {
-  SpanKind,
-  SpanStatusCode,
-  context,
-  contextFromHeaders,
-  failSpan,
-  startTracing,
-  trace,
-  traceHeaders,
-  tracingSettings,
-  type Attributes,
-  type Context,
-  type Link,
-  type Span,
-  type Tracing,
-} from './tracing';
-export { Counter, Gauge, Histogram, LATENCY_BUCKETS, METRICS_PATH, Registry, createRegistry, recentQuantiles, serveMetrics } from './metrics';
+export { contextFromHeaders, failSpan, startTracing, traceHeaders, tracingSettings, type Tracing } from './tracing';
+export { LATENCY_BUCKETS, METRICS_PATH, createRegistry, recentQuantiles, serveMetrics } from './metrics';

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { Logger } from './logger';
+import type { Logger } from 'pino';
 
 /**
  * Listens on `port`, or exits naming the setting when it cannot (the port is taken, or not

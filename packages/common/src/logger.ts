@@ -1,8 +1,6 @@
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 
-export type { Logger };
-
 /**
  * Lines wait until this many bytes have gathered, then go out in one write. Apps log every order,
  * and one write per line cost the order path more than a tenth of its throughput at 4 connections:

@@ -1,7 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, Summary, collectDefaultMetrics } from 'prom-client';
-
-export { Counter, Gauge, Histogram, Registry };
+import { Gauge, Registry, Summary, collectDefaultMetrics } from 'prom-client';
 
 /** Where Prometheus (and the OpenTelemetry collector's prometheus receiver) scrapes an app: its own HTTP port. */
 export const METRICS_PATH = '/metrics';

@@ -1,12 +1,10 @@
-import { type Attributes, type Context, type Link, type Span, SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
+import { type Context, type Span, SpanStatusCode, context, propagation } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-node';
 import { z } from 'zod';
 import { setting } from './settings';
 import { topology } from './topology';
-
-export { SpanKind, SpanStatusCode, context, trace, type Attributes, type Context, type Link, type Span };
 
 /**
  * The apps' tracing settings. OTEL_EXPORTER_OTLP_ENDPOINT is the OpenTelemetry SDKs' own name for

@@ -1,3 +1,4 @@
+import { ATTEMPT_HEADER } from '@orders/contract';
 import Redis from 'ioredis';
 import { runningProcesses, waitFor } from '../../../dev/src/processes';
 import { type OrderSystem, startOrderSystem } from '../../harness/order-system';
@@ -77,7 +78,7 @@ describe('orders flow through real Dapr sidecars into Redis', () => {
     const again = await post(order);
     expect(again.status).toBe(200);
     // The generator marks its resends; the store then looks before it writes.
-    const marked = await post(order, { 'content-type': 'application/json', 'x-order-attempt': '2' });
+    const marked = await post(order, { 'content-type': 'application/json', [ATTEMPT_HEADER]: '2' });
     expect(marked.status).toBe(200);
     const stored = await redis.hgetall(orderKey('resend-1'));
     expect(stored.version).toBe('1');

@@ -2,6 +2,7 @@ import { expect } from '@jest/globals';
 import { type Server, createServer } from 'node:http';
 import { CommunicationProtocolEnum, DaprClient, LogLevel } from '@dapr/dapr';
 import { DaprHttpError, DaprSidecar, DaprUnreachableError, topology } from '@orders/common';
+import { NEW_ORDER_METHOD } from '@orders/contract';
 import { newOrder } from '../../../apps/order-generator/src/new-order';
 import { daprSender } from '../../../apps/order-generator/src/sender';
 import { OrderBook } from '../../../apps/order-store/src/orders';
@@ -126,7 +127,7 @@ describe('DaprSidecar (the Dapr JS SDK adapter) against a real daprd', () => {
     test('no sidecar at all is retried too', async () => {
       const nowhere = new DaprSidecar({ host: '127.0.0.1', httpPort: await freePort() });
       try {
-        expect(await daprSender(nowhere, storeAppId, 'neworder', 2_000)(newOrder('mapping-4'), 1)).toMatchObject({ kind: 'retry' });
+        expect(await daprSender(nowhere, storeAppId, NEW_ORDER_METHOD, 2_000)(newOrder('mapping-4'), 1)).toMatchObject({ kind: 'retry' });
       } finally {
         nowhere.close();
       }
