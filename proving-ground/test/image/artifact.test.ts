@@ -78,7 +78,7 @@ describe('the apps as their images run them (Dockerfiles replayed without Docker
     test('the bundle holds what the app loads and no devDependency, and starts without a warning', async () => {
       const bundle = readFileSync(join(artifact(app).workdir, 'dist/bundle.js'), 'utf8');
       // Each package leaves its path in esbuild's per-module comments.
-      for (const loaded of ['node_modules/@dapr/dapr/', 'node_modules/pino/', 'node_modules/zod/', 'packages/common/dist/src/']) {
+      for (const loaded of ['node_modules/@dapr/dapr/', 'node_modules/pino/', 'node_modules/zod/', 'packages/common/dist/src/', 'packages/contract/dist/']) {
         expect({ loaded, bundled: bundle.includes(loaded) }).toEqual({ loaded, bundled: true });
       }
       for (const dev of ['node_modules/typescript/', 'node_modules/jest', 'node_modules/tsx/', 'node_modules/ioredis/', 'node_modules/esbuild/']) {
