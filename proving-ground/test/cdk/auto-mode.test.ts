@@ -93,8 +93,8 @@ test("the apps' Pods go to nodes of the architecture their images are built for"
 test('the cluster runs the Kubernetes minor the control-plane tests build and run', () => {
   expect(KUBERNETES_MINOR).toBe(kubernetesVersions.kubernetes.split('.').slice(0, 2).join('.'));
   template.hasResourceProperties('AWS::EKS::Cluster', { Version: KUBERNETES_MINOR });
-  // The kubectl the stack applies manifests with comes from @aws-cdk/lambda-layer-kubectl-v34.
-  expect(KUBERNETES_MINOR).toBe('1.34');
+  // The kubectl the stack applies manifests with comes from @aws-cdk/lambda-layer-kubectl-v36.
+  expect(KUBERNETES_MINOR).toBe('1.36');
 });
 
 describe('the Dapr Helm values', () => {
