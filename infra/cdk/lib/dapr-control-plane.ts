@@ -7,6 +7,16 @@ import { topology } from './topology';
 /** Where the official chart is published. */
 export const DAPR_HELM_REPOSITORY = 'https://dapr.github.io/helm-charts/';
 
+/**
+ * How long `helm upgrade --wait` may wait for the chart's Pods. The kubectl handler that runs helm
+ * is a Lambda function with a 15-minute timeout (aws-eks-v2 kubectl-provider.js, aws-cdk-lib
+ * 2.276.0): a wait as long as that kills the handler before it answers, and CloudFormation then
+ * waits up to an hour for an answer that never comes (aws/aws-cdk#22257). Twelve minutes leave
+ * the handler three to fetch the chart, fail, and answer; the release is then `failed`, not
+ * `pending-*` (infra/cdk/README.md says how to recover from either).
+ */
+export const HELM_WAIT_TIMEOUT = Duration.minutes(12);
+
 export interface DaprControlPlaneProps {
   /** The cluster to install into. */
   readonly cluster: eks.ICluster;
@@ -91,7 +101,7 @@ export class DaprControlPlane extends Construct {
       // (https://github.com/dapr/dapr/blob/v1.18.2/cmd/injector/app/app.go). The Workloads
       // manifest depends on this chart (orders-stack.ts), so it is applied after that.
       wait: true,
-      timeout: Duration.minutes(15),
+      timeout: HELM_WAIT_TIMEOUT,
       values: daprHelmValues({ highAvailability }),
     });
     this.chart.node.addDependency(this.prerequisites);

@@ -128,6 +128,16 @@ describe('Dapr control plane', () => {
     expect(resources[logicalId(template, 'Custom::AWSCDK-EKS-HelmChart', 'DaprChart')]?.DependsOn).toContain(prerequisites);
   });
 
+  test('helm\'s wait ends minutes before the kubectl handler\'s Lambda timeout, so the handler can still answer', () => {
+    const charts = template.findResources('Custom::AWSCDK-EKS-HelmChart') as Record<string, { Properties: { Release: string; Timeout?: string } }>;
+    const dapr = Object.values(charts).find((chart) => chart.Properties.Release === 'dapr');
+    const waitSeconds = Number(/^(\d+)s$/.exec(dapr?.Properties.Timeout ?? '')?.[1]);
+    const handler = Object.entries(resources).find(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith('ClusterKubectlProviderHandler'));
+    const lambdaSeconds = handler?.[1].Properties.Timeout as number;
+    expect(lambdaSeconds).toBe(900);
+    expect(lambdaSeconds - waitSeconds).toBeGreaterThanOrEqual(180);
+  });
+
   test('daprHa=true turns on HA mode; daprVersion moves the pin', () => {
     const { template: ha } = synth({ daprHa: 'true', daprVersion: '1.18.1', orderStoreImage: 'example/store:1', orderGeneratorImage: 'example/gen:1' });
     expect(helmValues(ha, 'dapr')).toMatchObject({ global: { ha: { enabled: true } } });
