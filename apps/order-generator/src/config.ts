@@ -2,7 +2,7 @@ import { parseSettings, setting, sidecarSettings, topology, tracingSettings } fr
 
 /** Every setting is an environment variable with a default; see the README's table. */
 export const generatorSettings = {
-  /** Serves GET /healthz for Kubernetes probes; the generator takes no other inbound traffic. */
+  /** Serves GET /healthz and /readyz for Kubernetes probes; the generator takes no other inbound traffic. */
   PORT: setting.port(topology.orderGenerator.port),
   ...sidecarSettings,
   ...tracingSettings,

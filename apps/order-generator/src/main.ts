@@ -5,6 +5,7 @@ import { generatorMetrics } from './metrics';
 import { newOrder } from './new-order';
 import { newOrderId } from './order-ids';
 import { OrderPipeline } from './pipeline';
+import { readiness } from './readiness';
 import { daprSender } from './sender';
 
 async function main(config: GeneratorConfig): Promise<void> {
@@ -27,9 +28,15 @@ async function main(config: GeneratorConfig): Promise<void> {
   );
   metrics.watch(pipeline);
 
-  // Liveness for Kubernetes, and the pipeline's counters for operators, Prometheus and the benchmark.
+  // Liveness and readiness for Kubernetes, and the pipeline's counters for operators, Prometheus and the benchmark.
   const health = createServer((req, res) => {
     if (req.url === METRICS_PATH) return void serveMetrics(metrics.registry, req, res);
+    if (req.url === '/readyz') {
+      return void readiness(sidecar).then(({ status, body }) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      });
+    }
     const body = req.url === '/healthz' ? { status: 'ok' } : req.url === '/stats' ? pipeline.snapshot() : undefined;
     res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body ?? { error: { code: 'not_found', message: 'no such route', details: [] } }));

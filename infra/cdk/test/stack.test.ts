@@ -26,7 +26,7 @@ describe('cluster', () => {
       KubernetesNetworkConfig: { ElasticLoadBalancing: { Enabled: true } },
       StorageConfig: { BlockStorage: { Enabled: true } },
       ResourcesVpcConfig: {
-        SubnetIds: [{ Ref: Match.stringLikeRegexp('NetworkVpcprivateSubnet1') }, { Ref: Match.stringLikeRegexp('NetworkVpcprivateSubnet2') }],
+        SubnetIds: [1, 2, 3].map((zone) => ({ Ref: Match.stringLikeRegexp(`NetworkVpcprivateSubnet${zone}`) })),
       },
     });
   });
@@ -69,7 +69,7 @@ describe('cache', () => {
       MajorEngineVersion: '8',
       ConnectionType: 'vpc',
       SecurityGroupIds: [{ 'Fn::GetAtt': [cacheSg, 'GroupId'] }],
-      SubnetIds: [{ Ref: Match.stringLikeRegexp('NetworkVpcprivateSubnet1') }, { Ref: Match.stringLikeRegexp('NetworkVpcprivateSubnet2') }],
+      SubnetIds: [1, 2, 3].map((zone) => ({ Ref: Match.stringLikeRegexp(`NetworkVpcprivateSubnet${zone}`) })),
     });
     template.hasResource('AWS::ElastiCache::ServerlessCache', { DeletionPolicy: 'Delete' });
   });
@@ -110,7 +110,7 @@ describe('cache', () => {
 });
 
 describe('Dapr control plane', () => {
-  test('is the official chart pinned to the version local runs use, in dapr-system, not HA by default', () => {
+  test('is the official chart pinned to the version local runs use, in dapr-system, HA by default, with requests, priority and the injector watchdog', () => {
     template.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', {
       Chart: 'dapr',
       Release: 'dapr',
@@ -121,10 +121,20 @@ describe('Dapr control plane', () => {
       Wait: true,
     });
     const values = helmValues(template, 'dapr');
-    expect(values).toMatchObject({ global: { ha: { enabled: false } }, dapr_sidecar_injector: { sidecarDropALLCapabilities: true } });
+    expect(values).toMatchObject({
+      global: { ha: { enabled: true }, priorityClassName: 'system-cluster-critical' },
+      dapr_sidecar_injector: { sidecarDropALLCapabilities: true },
+      dapr_operator: { watchInterval: expect.stringMatching(/^[1-9]\d*[sm]$/) },
+    });
+    for (const service of ['dapr_operator', 'dapr_sidecar_injector', 'dapr_sentry', 'dapr_placement', 'dapr_scheduler']) {
+      expect({ service, requests: (values as Record<string, { resources?: { requests?: unknown } }>)[service]?.resources?.requests }).toEqual({
+        service,
+        requests: { cpu: expect.any(String), memory: expect.any(String) },
+      });
+    }
     // The namespace is the stack's (dapr-control-plane.ts), applied before the chart.
     const prerequisites = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'DaprPrerequisites');
-    expect(manifests.get(prerequisites)?.map((object) => `${object.kind}/${object.metadata.name}`)).toEqual(['Namespace/dapr-system']);
+    expect(manifests.get(prerequisites)?.map((object) => `${object.kind}/${object.metadata.name}`)).toEqual(['Namespace/dapr-system', 'StorageClass/dapr-scheduler-ebs-gp3']);
     expect(resources[logicalId(template, 'Custom::AWSCDK-EKS-HelmChart', 'DaprChart')]?.DependsOn).toContain(prerequisites);
   });
 
@@ -138,10 +148,19 @@ describe('Dapr control plane', () => {
     expect(lambdaSeconds - waitSeconds).toBeGreaterThanOrEqual(180);
   });
 
-  test('daprHa=true turns on HA mode; daprVersion moves the pin', () => {
-    const { template: ha } = synth({ daprHa: 'true', daprVersion: '1.18.1', orderStoreImage: 'example/store:1', orderGeneratorImage: 'example/gen:1' });
-    expect(helmValues(ha, 'dapr')).toMatchObject({ global: { ha: { enabled: true } } });
-    ha.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', { Chart: 'dapr', Version: '1.18.1' });
+  test('daprHa=false, the cheap choice, turns HA mode off; daprVersion moves the pin', () => {
+    const { template: single } = synth({ daprHa: 'false', maxAzs: '2', daprVersion: '1.18.1', orderStoreImage: 'example/store:1', orderGeneratorImage: 'example/gen:1' });
+    expect(helmValues(single, 'dapr')).toMatchObject({ global: { ha: { enabled: false } } });
+    single.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', { Chart: 'dapr', Version: '1.18.1' });
+    single.resourceCountIs('AWS::EC2::Subnet', 4);
+  });
+
+  test('HA puts one Dapr raft member in each of three zones: three zones of subnets, one replica per zone required', () => {
+    expect(helmValues(template, 'dapr')).toMatchObject({ global: { ha: { enabled: true, podAntiAffinityPolicy: 'requiredDuringSchedulingIgnoredDuringExecution' } } });
+    const zones = Object.values(resources)
+      .filter((resource) => resource.Type === 'AWS::EC2::Subnet')
+      .map((subnet) => JSON.stringify(subnet.Properties.AvailabilityZone));
+    expect(new Set(zones).size).toBe(3);
   });
 });
 
@@ -162,6 +181,14 @@ describe('orders manifests', () => {
     expect(template_(find('Deployment', topology.orderStore.appId)).metadata?.annotations).toMatchObject({
       'dapr.io/app-token-secret': 'order-store-app-api-token',
     });
+  });
+
+  test('order-generator is Ready only while its sidecar is: its readiness probe asks /readyz, liveness /healthz', () => {
+    const container = (find('Deployment', topology.orderGenerator.appId).spec as {
+      template: { spec: { containers: { name: string; readinessProbe?: { httpGet?: { path: string } }; livenessProbe?: { httpGet?: { path: string } } }[] } };
+    }).template.spec.containers.find((c) => c.name === topology.orderGenerator.appId);
+    expect(container?.readinessProbe?.httpGet?.path).toBe('/readyz');
+    expect(container?.livenessProbe?.httpGet?.path).toBe('/healthz');
   });
 
   test('carry the built images, and the replicas from context', () => {
@@ -245,7 +272,7 @@ describe('the kubectl handler', () => {
     for (const [, fn] of vpcFunctions) {
       expect(fn.Properties.VpcConfig).toEqual({
         SecurityGroupIds: [{ 'Fn::GetAtt': [kubectlSg(), 'GroupId'] }],
-        SubnetIds: [{ Ref: expect.stringMatching(/^NetworkVpcprivateSubnet1/) }, { Ref: expect.stringMatching(/^NetworkVpcprivateSubnet2/) }],
+        SubnetIds: [1, 2, 3].map((zone) => ({ Ref: expect.stringMatching(new RegExp(`^NetworkVpcprivateSubnet${zone}`)) })),
       });
     }
   });
