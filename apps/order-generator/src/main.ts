@@ -28,16 +28,17 @@ async function main(config: GeneratorConfig): Promise<void> {
   );
   metrics.watch(pipeline);
 
-  // Liveness and readiness for Kubernetes, and the pipeline's counters for operators, Prometheus and the benchmark.
+  // Liveness for Kubernetes, and the pipeline's counters for operators, Prometheus and the benchmark.
   const health = createServer((req, res) => {
     if (req.url === METRICS_PATH) return void serveMetrics(metrics.registry, req, res);
+    const body = req.url === '/healthz' ? { status: 'ok' } : req.url === '/stats' ? pipeline.snapshot() : undefined;
+    // Readiness: asks the sidecar (readiness.ts).
     if (req.url === '/readyz') {
-      return void readiness(sidecar).then(({ status, body }) => {
+      return void readiness(sidecar).then(({ status, body: answer }) => {
         res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
+        res.end(JSON.stringify(answer));
       });
     }
-    const body = req.url === '/healthz' ? { status: 'ok' } : req.url === '/stats' ? pipeline.snapshot() : undefined;
     res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body ?? { error: { code: 'not_found', message: 'no such route', details: [] } }));
   });

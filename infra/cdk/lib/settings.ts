@@ -84,13 +84,13 @@ export const settingsSchema = z
     logRetentionDays: contextSetting.oneOf(7, RETENTION_DAYS),
   })
   .superRefine((settings, check) => {
-    if (settings.natGateways > settings.maxAzs) {
-      check.addIssue({ code: 'custom', path: ['natGateways'], message: `expected an integer from 1 to ${settings.maxAzs} (maxAzs)` });
-    }
     // Three raft members (Dapr's scheduler, placement) over two zones: the zone with two takes
     // the quorum with it.
     if (settings.daprHa && settings.maxAzs < 3) {
       check.addIssue({ code: 'custom', path: ['maxAzs'], message: 'expected 3 with daprHa=true (one Dapr raft member per zone), or set -c daprHa=false' });
+    }
+    if (settings.natGateways > settings.maxAzs) {
+      check.addIssue({ code: 'custom', path: ['natGateways'], message: `expected an integer from 1 to ${settings.maxAzs} (maxAzs)` });
     }
   });
 
