@@ -39,10 +39,10 @@ export class Network extends Construct {
     super(scope, id);
 
     const maxAzs = props.maxAzs ?? 3;
-    // An environment-agnostic stack (a synth without credentials) knows only two zones,
-    // Fn::GetAZs' first two (Stack.availabilityZones); ask for the third by index too. With an
-    // account and region, the stack looks the zones up and maxAzs picks from them.
-    const zones = Token.isUnresolved(Stack.of(this).region)
+    // A stack without both an account and a region (a synth without credentials) knows only two
+    // zones, Fn::GetAZs' first two (Stack.availabilityZones); ask for the third by index too. With
+    // both, the stack looks the zones' names up and maxAzs picks from them.
+    const zones = Stack.of(this).availabilityZones.every((zone) => Token.isUnresolved(zone))
       ? { availabilityZones: Array.from({ length: maxAzs }, (_, index) => Fn.select(index, Fn.getAzs())) }
       : { maxAzs };
     this.vpc = new ec2.Vpc(this, 'Vpc', {
