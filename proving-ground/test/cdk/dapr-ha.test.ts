@@ -149,6 +149,11 @@ describe.each(modes.map((mode) => mode.name))('%s', (name) => {
   });
 });
 
+test('the StatefulSets claim the same volumes with and without HA, so a deploy can switch daprHa (claim templates may not change)', () => {
+  const claims = (name: string) => claimsOf(rendered.get(name) as K8sObject[]);
+  expect(claims('daprHa=false')).toEqual(claims('HA (the default)'));
+});
+
 test('HA: three replicas of every service, and no two scheduler or placement members in one zone', () => {
   const objects = rendered.get('HA (the default)') as K8sObject[];
   for (const w of workloads(objects)) expect({ name: w.metadata.name, replicas: w.spec.replicas }).toEqual({ name: w.metadata.name, replicas: 3 });

@@ -390,8 +390,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
     const valuesFile = join(dir, 'dapr-ha-values.json');
     writeFileSync(valuesFile, JSON.stringify(values));
     const provisionedBefore = volumes!.provisioned.length;
-    // A fresh install, as a cluster created with daprHa=true gets: the chart's StatefulSets
-    // cannot be upgraded in place to HA (their volume claim templates may not change).
+    // A fresh install, as a cluster created with daprHa=true gets.
     await helm(['uninstall', 'dapr', '--namespace', DAPR_NAMESPACE, '--wait', '--timeout', '120s']);
     await timed('helm install dapr (HA) --wait', () =>
       helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
