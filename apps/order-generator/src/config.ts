@@ -3,7 +3,7 @@ import { ORDER_STORE_APP_ID } from '@orders/contract';
 
 /** Every setting is an environment variable with a default; see the README's table. */
 export const generatorSettings = {
-  /** Serves GET /healthz for Kubernetes probes; the generator takes no other inbound traffic. */
+  /** Serves GET /healthz and /readyz for Kubernetes probes; the generator takes no other inbound traffic. */
   PORT: setting.port(topology.orderGenerator.port),
   ...sidecarSettings,
   ...tracingSettings,

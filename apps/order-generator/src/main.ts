@@ -6,6 +6,7 @@ import { generatorMetrics } from './metrics';
 import { newOrder } from './new-order';
 import { newOrderId } from './order-ids';
 import { OrderPipeline } from './pipeline';
+import { readiness } from './readiness';
 import { daprSender } from './sender';
 
 async function main(config: GeneratorConfig): Promise<void> {
@@ -32,6 +33,13 @@ async function main(config: GeneratorConfig): Promise<void> {
   const health = createServer((req, res) => {
     if (req.url === METRICS_PATH) return void serveMetrics(metrics.registry, req, res);
     const body = req.url === '/healthz' ? { status: 'ok' } : req.url === '/stats' ? pipeline.snapshot() : undefined;
+    // Readiness: asks the sidecar (readiness.ts).
+    if (req.url === '/readyz') {
+      return void readiness(sidecar).then(({ status, body: answer }) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(answer));
+      });
+    }
     res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body ?? { error: { code: 'not_found', message: 'no such route', details: [] } }));
   });

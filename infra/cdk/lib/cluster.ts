@@ -1,4 +1,4 @@
-import { KubectlV34Layer } from '@aws-cdk/lambda-layer-kubectl-v34';
+import { KubectlV36Layer } from '@aws-cdk/lambda-layer-kubectl-v36';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
@@ -10,9 +10,18 @@ import kubernetesVersions from '../kubernetes-versions.json';
 /**
  * The Kubernetes minor EKS runs: the one pinned in kubernetes-versions.json, whose kube-apiserver
  * the control-plane tests (proving-ground/test/kubernetes) run deploy/ against. The kubectl layer below must be
- * of the same minor (@aws-cdk/lambda-layer-kubectl-v34).
+ * of the same minor (@aws-cdk/lambda-layer-kubectl-v36).
  */
 export const KUBERNETES_MINOR = kubernetesVersions.kubernetes.split('.').slice(0, 2).join('.');
+
+/**
+ * What EKS does when the pinned minor's standard support ends: STANDARD upgrades the cluster to the
+ * next minor; EXTENDED, CloudFormation's default, keeps it on the old one at the extended-support
+ * price per cluster hour (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-eks-cluster-upgradepolicy.html,
+ * https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html). Stay ahead of the
+ * date in kubernetes-versions.json (`eks.endOfStandardSupport`) instead.
+ */
+export const UPGRADE_SUPPORT_TYPE = 'STANDARD';
 
 export interface ClusterProps {
   /** The VPC; nodes and pods go in its private subnets. */
@@ -102,7 +111,7 @@ export class Cluster extends Construct {
       // deletes a function, until Lambda has deleted its network interfaces
       // (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-lambda-function-vpcconfig.html).
       // The subnets, which the functions reference too, go after them.
-      kubectlProviderOptions: { kubectlLayer: new KubectlV34Layer(this, 'KubectlLayer'), securityGroups: [this.kubectlSecurityGroup] },
+      kubectlProviderOptions: { kubectlLayer: new KubectlV36Layer(this, 'KubectlLayer'), securityGroups: [this.kubectlSecurityGroup] },
       clusterLogging: [
         eks.ClusterLoggingTypes.API,
         eks.ClusterLoggingTypes.AUDIT,
@@ -117,6 +126,8 @@ export class Cluster extends Construct {
       outputConfigCommand: false,
     });
     this.cluster.node.addDependency(controlPlaneLogs);
+    // aws-eks-v2's Cluster (aws-cdk-lib 2.276.0) has no upgrade-policy prop: set it on its CfnCluster.
+    (this.cluster.node.defaultChild as eks.CfnCluster).upgradePolicy = { supportType: UPGRADE_SUPPORT_TYPE };
 
     // The handler reaches the API server through the private endpoint, whose network interfaces
     // carry the cluster security group and the control-plane group the construct adds

@@ -7,6 +7,16 @@ import { topology } from './topology';
 /** Where the official chart is published. */
 export const DAPR_HELM_REPOSITORY = 'https://dapr.github.io/helm-charts/';
 
+/**
+ * How long `helm upgrade --wait` may wait for the chart's Pods. The kubectl handler that runs helm
+ * is a Lambda function with a 15-minute timeout (aws-eks-v2 kubectl-provider.js, aws-cdk-lib
+ * 2.276.0): a wait as long as that kills the handler before it answers, and CloudFormation then
+ * waits up to an hour for an answer that never comes (aws/aws-cdk#22257). Twelve minutes leave
+ * the handler three to fetch the chart, fail, and answer; the release is then `failed`, not
+ * `pending-*` (infra/cdk/README.md says how to recover from either).
+ */
+export const HELM_WAIT_TIMEOUT = Duration.minutes(12);
+
 export interface DaprControlPlaneProps {
   /** The cluster to install into. */
   readonly cluster: eks.ICluster;
@@ -16,8 +26,9 @@ export interface DaprControlPlaneProps {
    */
   readonly version?: string;
   /**
-   * Three replicas of each control-plane service, spread over zones, instead of one.
-   * @default false
+   * Three replicas of each control-plane service, one per zone, instead of one (the scheduler is
+   * three members either way). The cluster's VPC needs three zones.
+   * @default true
    */
   readonly highAvailability?: boolean;
   /**
@@ -35,7 +46,7 @@ export class DaprControlPlane extends Construct {
   readonly chart: eks.HelmChart;
   /**
    * What the chart needs before it installs and what must go only after it is uninstalled: the
-   * namespace and, in HA mode, the scheduler's StorageClass.
+   * namespace and the scheduler's StorageClass.
    */
   readonly prerequisites: eks.KubernetesManifest;
   readonly version: string;
@@ -45,7 +56,7 @@ export class DaprControlPlane extends Construct {
     super(scope, id);
     this.version = props.version ?? topology.daprVersion;
     this.namespace = props.namespace ?? 'dapr-system';
-    const highAvailability = props.highAvailability ?? false;
+    const highAvailability = props.highAvailability ?? true;
 
     // The namespace is the stack's, not Helm's: `helm uninstall` leaves the PersistentVolumeClaims
     // a StatefulSet made from its volumeClaimTemplates (they are not in the release, and the
@@ -54,14 +65,14 @@ export class DaprControlPlane extends Construct {
     // and their EBS volumes would outlive the cluster. Deleting the namespace
     // deletes them, and `kubectl delete` waits for it to be gone (--wait, the default); the
     // volumes go with them (reclaimPolicy Delete). The teardown check confirms it.
-    const objects: Record<string, unknown>[] = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace } }];
-    if (highAvailability) {
+    const objects: Record<string, unknown>[] = [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespace } },
       // EKS Auto Mode creates no StorageClass; one for its EBS driver names the provisioner
       // ebs.csi.eks.amazonaws.com, and this is the page's own example, less the default-class
       // annotation (https://docs.aws.amazon.com/eks/latest/userguide/create-storage-class.html):
       // gp3, encrypted with the account's aws/ebs key, bound where the Pod is scheduled, on
-      // Auto Mode nodes only.
-      objects.push({
+      // Auto Mode nodes only. The scheduler's members keep their etcd on it (dapr-helm-values.ts).
+      {
         apiVersion: 'storage.k8s.io/v1',
         kind: 'StorageClass',
         metadata: { name: SCHEDULER_STORAGE_CLASS },
@@ -70,8 +81,8 @@ export class DaprControlPlane extends Construct {
         reclaimPolicy: 'Delete',
         allowedTopologies: [{ matchLabelExpressions: [{ key: 'eks.amazonaws.com/compute-type', values: ['auto'] }] }],
         parameters: { type: 'gp3', encrypted: 'true' },
-      });
-    }
+      },
+    ];
     this.prerequisites = new eks.KubernetesManifest(this, 'Prerequisites', { cluster: props.cluster, manifest: objects, overwrite: true });
 
     this.chart = new eks.HelmChart(this, 'Chart', {
@@ -91,7 +102,7 @@ export class DaprControlPlane extends Construct {
       // (https://github.com/dapr/dapr/blob/v1.18.2/cmd/injector/app/app.go). The Workloads
       // manifest depends on this chart (orders-stack.ts), so it is applied after that.
       wait: true,
-      timeout: Duration.minutes(15),
+      timeout: HELM_WAIT_TIMEOUT,
       values: daprHelmValues({ highAvailability }),
     });
     this.chart.node.addDependency(this.prerequisites);

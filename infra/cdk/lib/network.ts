@@ -1,12 +1,13 @@
-import { RemovalPolicy, Tags } from 'aws-cdk-lib';
+import { Fn, RemovalPolicy, Stack, Tags, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
 export interface NetworkProps {
   /**
-   * Availability zones to spread subnets over. EKS and ElastiCache Serverless both need two.
-   * @default 2
+   * Availability zones to spread subnets over. EKS and ElastiCache Serverless both need two;
+   * Dapr in HA mode three.
+   * @default 3
    */
   readonly maxAzs?: number;
   /**
@@ -37,9 +38,16 @@ export class Network extends Construct {
   constructor(scope: Construct, id: string, props: NetworkProps = {}) {
     super(scope, id);
 
+    const maxAzs = props.maxAzs ?? 3;
+    // A stack without both an account and a region (a synth without credentials) knows only two
+    // zones, Fn::GetAZs' first two (Stack.availabilityZones); ask for the third by index too. With
+    // both, the stack looks the zones' names up and maxAzs picks from them.
+    const zones = Stack.of(this).availabilityZones.every((zone) => Token.isUnresolved(zone))
+      ? { availabilityZones: Array.from({ length: maxAzs }, (_, index) => Fn.select(index, Fn.getAzs())) }
+      : { maxAzs };
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(props.cidr ?? '10.0.0.0/16'),
-      maxAzs: props.maxAzs ?? 2,
+      ...zones,
       natGateways: props.natGateways ?? 1,
       subnetConfiguration: [
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },

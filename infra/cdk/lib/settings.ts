@@ -53,8 +53,8 @@ export const settingsSchema = z
     region: contextSetting.text(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'expected a region like eu-west-1'),
     /** EKS cluster name; also names the cache and the control-plane log group. */
     clusterName: contextSetting.textOr('orders', /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'expected letters, digits, - and _'),
-    /** Availability zones for the VPC, the nodes and the cache. */
-    maxAzs: contextSetting.integer(2, 2, 3),
+    /** Availability zones for the VPC, the nodes and the cache; daprHa needs 3 (checked below). */
+    maxAzs: contextSetting.integer(3, 2, 3),
     /** NAT gateways: 1 is cheapest, one per AZ survives an AZ outage; at most maxAzs (checked below). */
     natGateways: contextSetting.integer(1, 1, 3),
     /** CIDRs allowed to reach the Kubernetes API endpoint (kubectl). */
@@ -65,8 +65,8 @@ export const settingsSchema = z
     adminPrincipalArns: contextSetting.list([], /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/.+$/, 'expected IAM role or user ARNs'),
     /** Dapr control plane version, also its Helm chart version. */
     daprVersion: contextSetting.textOr(topology.daprVersion, /^\d+\.\d+\.\d+$/, 'expected a version like 1.18.2'),
-    /** Run the Dapr control plane with three replicas of each service. */
-    daprHa: contextSetting.boolean(false),
+    /** Run the Dapr control plane with three replicas of each service, one per zone. */
+    daprHa: contextSetting.boolean(true),
     orderStoreReplicas: contextSetting.integer(2, 1, 50),
     /** 0 stops the traffic. */
     orderGeneratorReplicas: contextSetting.integer(1, 0, 50),
@@ -84,6 +84,11 @@ export const settingsSchema = z
     logRetentionDays: contextSetting.oneOf(7, RETENTION_DAYS),
   })
   .superRefine((settings, check) => {
+    // Three raft members (Dapr's scheduler, placement) over two zones: the zone with two takes
+    // the quorum with it.
+    if (settings.daprHa && settings.maxAzs < 3) {
+      check.addIssue({ code: 'custom', path: ['maxAzs'], message: 'expected 3 with daprHa=true (one Dapr raft member per zone), or set -c daprHa=false' });
+    }
     if (settings.natGateways > settings.maxAzs) {
       check.addIssue({ code: 'custom', path: ['natGateways'], message: `expected an integer from 1 to ${settings.maxAzs} (maxAzs)` });
     }

@@ -2,8 +2,22 @@ import { CustomResource, Duration, Lazy, RemovalPolicy, Stack } from 'aws-cdk-li
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { join } from 'node:path';
+
+/** The handler's source, which aws-lambda-nodejs bundles with esbuild at synth. */
+export const HANDLER_ENTRY = join(__dirname, 'teardown-check', 'handler.ts');
+
+/** The AWS API calls the handler makes, all of them Describe calls. */
+export const CHECK_ACTIONS = [
+  'elasticloadbalancing:DescribeLoadBalancers',
+  'ec2:DescribeSecurityGroups',
+  'ec2:DescribeInstances',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeVolumes',
+] as const;
 
 export interface TeardownCheckProps {
   /** The VPC whose load balancers and security groups are checked. */
@@ -22,12 +36,20 @@ export interface TeardownCheckProps {
 /**
  * A custom resource that does nothing on create and, on delete, confirms that what Kubernetes
  * made is gone: no Elastic Load Balancing v2 load balancer left in the VPC, no security group in
- * it but the stack's own (and the VPC's default), and no EBS volume of the cluster's but the
- * nodes' own. Auto Mode tags every volume it creates with `eks:eks-cluster-name` (its cluster
- * role's AmazonEKSBlockStoragePolicy allows ec2:CreateVolume only with that request tag,
- * https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonEKSBlockStoragePolicy.html);
- * a node's root and data volumes are the ones attached with DeleteOnTermination, and go with the
- * node. A persistent volume's is attached without it, or not at all once its Pod is gone.
+ * it but the stack's own (and the VPC's default), no EC2 instance of the cluster's Auto Mode nodes
+ * and no network interface of their Pods, and no EBS volume of the cluster's but the nodes' own.
+ * Auto Mode tags each of them with `eks:eks-cluster-name` (handler.ts, CLUSTER_TAG, cites the
+ * cluster role's managed policies that require it); a node's root and data volumes are the ones
+ * attached with DeleteOnTermination, and go with the node.
+ *
+ * The nodes: once the stack's workloads are deleted no Pod is left to keep a node, and Auto Mode
+ * consolidates and terminates empty nodes (https://docs.aws.amazon.com/eks/latest/userguide/auto-cost-control.html).
+ * The check waits for that before CloudFormation deletes the cluster, as EKS's own test tooling
+ * does before it calls DeleteCluster (aws/aws-k8s-tester PR #541, `deleteNodes` then
+ * `waitForNodeDeletion` in internal/deployers/eksapi/node.go): deleted with nodes still running,
+ * the cluster leaves its security group behind on their network interfaces, and the VPC cannot
+ * be deleted.
+ *
  * It waits for them for up to 14 minutes,
  * then fails, and CloudFormation stops the delete there, with the network still standing, instead
  * of deleting the subnets and the internet gateway under an NLB and failing on them after many
@@ -44,6 +66,8 @@ export interface TeardownCheckProps {
  */
 export class TeardownCheck extends Construct {
   readonly resource: CustomResource;
+  /** The function, bundled from HANDLER_ENTRY. */
+  readonly handler: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: TeardownCheckProps) {
     super(scope, id);
@@ -55,22 +79,33 @@ export class TeardownCheck extends Construct {
         // Describe calls: none of them supports resource-level permissions
         // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html,
         // .../list_awselasticloadbalancingv2.html), so the resource must be *.
-        actions: ['elasticloadbalancing:DescribeLoadBalancers', 'ec2:DescribeSecurityGroups', 'ec2:DescribeVolumes'],
+        actions: [...CHECK_ACTIONS],
         resources: ['*'],
       }),
     );
-    const handler = new lambda.Function(this, 'Handler', {
+    this.handler = new nodejs.NodejsFunction(this, 'Handler', {
+      entry: HANDLER_ENTRY,
+      handler: 'handler',
       runtime: lambda.Runtime.NODEJS_24_X,
-      handler: 'index.handler',
-      code: lambda.Code.fromInline(CHECK_SOURCE),
       timeout: Duration.minutes(15),
       role,
       logGroup,
-      description: 'On stack delete: waits until no load balancer, Kubernetes-made security group or persistent volume is left',
+      description: 'On stack delete: waits until no load balancer, Kubernetes-made security group, Auto Mode node or persistent volume is left',
+      // esbuild from the repository's own dependencies, never Docker: aws-lambda-nodejs runs a local
+      // esbuild when one is installed (bundling.js, PackageInstallation.detect('esbuild')).
+      depsLockFilePath: join(__dirname, '../../../package-lock.json'),
+      bundling: {
+        // Bundled, not taken from the runtime: Lambda's Node.js runtimes carry an SDK v3 of Lambda's
+        // choosing, updated without notice (https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html),
+        // while bundled the function runs the clients its unit tests ran (test/teardown-check.test.ts).
+        externalModules: [],
+        minify: true,
+        target: 'node24',
+      },
     });
     const stack = Stack.of(this);
     this.resource = new CustomResource(this, 'Resource', {
-      serviceToken: handler.functionArn,
+      serviceToken: this.handler.functionArn,
       resourceType: 'Custom::KubernetesTeardownCheck',
       properties: {
         VpcId: props.vpc.vpcId,
@@ -90,71 +125,3 @@ export class TeardownCheck extends Construct {
     this.resource.node.addDependency(role, logGroup);
   }
 }
-
-/**
- * The check's code, inline (the Node.js runtime carries the AWS SDK v3; the package's
- * devDependencies have the two clients for proving-ground/test/teardown-check.test.ts). It answers
- * CloudFormation itself, with the response object of
- * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-responses.html.
- * Exported for the template test, which checks what it looks for.
- */
-export const CHECK_SOURCE = `
-const { EC2Client, paginateDescribeSecurityGroups, paginateDescribeVolumes } = require('@aws-sdk/client-ec2');
-const { ElasticLoadBalancingV2Client, paginateDescribeLoadBalancers } = require('@aws-sdk/client-elastic-load-balancing-v2');
-
-const ec2 = new EC2Client({});
-const elbv2 = new ElasticLoadBalancingV2Client({});
-
-async function leftovers(vpcId, expected, clusterName) {
-  const found = [];
-  for await (const page of paginateDescribeLoadBalancers({ client: elbv2 }, {})) {
-    for (const lb of page.LoadBalancers ?? []) if (lb.VpcId === vpcId) found.push('load balancer ' + lb.LoadBalancerArn);
-  }
-  const inVpc = { Filters: [{ Name: 'vpc-id', Values: [vpcId] }] };
-  for await (const page of paginateDescribeSecurityGroups({ client: ec2 }, inVpc)) {
-    for (const group of page.SecurityGroups ?? []) {
-      if (!expected.has(group.GroupId) && group.GroupName !== 'default') found.push('security group ' + group.GroupId + ' (' + group.GroupName + ')');
-    }
-  }
-  const ofCluster = { Filters: [{ Name: 'tag:eks:eks-cluster-name', Values: [clusterName] }] };
-  for await (const page of paginateDescribeVolumes({ client: ec2 }, ofCluster)) {
-    for (const volume of page.Volumes ?? []) {
-      if (!(volume.Attachments ?? []).some((attachment) => attachment.DeleteOnTermination)) found.push('volume ' + volume.VolumeId + ' (' + volume.State + ')');
-    }
-  }
-  return found;
-}
-
-async function answer(event, status, reason) {
-  const body = JSON.stringify({
-    Status: status,
-    Reason: reason.slice(0, 3000),
-    PhysicalResourceId: 'kubernetes-teardown-check',
-    StackId: event.StackId,
-    RequestId: event.RequestId,
-    LogicalResourceId: event.LogicalResourceId,
-    Data: {},
-  });
-  await fetch(event.ResponseURL, { method: 'PUT', body, headers: { 'content-type': '' } });
-}
-
-exports.handler = async (event, context) => {
-  if (event.RequestType !== 'Delete') return answer(event, 'SUCCESS', 'nothing to check until the stack is deleted');
-  const { VpcId: vpcId, ClusterName: clusterName, ExpectedSecurityGroupIds: expected = [] } = event.ResourceProperties;
-  let left = [];
-  try {
-    for (;;) {
-      left = await leftovers(vpcId, new Set(expected), clusterName);
-      console.log(JSON.stringify({ event: 'teardown-check', vpcId, clusterName, leftovers: left }));
-      if (left.length === 0) return answer(event, 'SUCCESS', 'nothing Kubernetes made is left');
-      if (context.getRemainingTimeInMillis() < 60000) break;
-      await new Promise((resolve) => setTimeout(resolve, 20000));
-    }
-  } catch (error) {
-    left = [...left, 'check failed: ' + error];
-  }
-  return answer(event, 'FAILED',
-    'made by Kubernetes and still there (for a Service of type LoadBalancer, or a PersistentVolumeClaim): ' +
-    'delete the object, then destroy again: ' + left.join('; '));
-};
-`;

@@ -6,13 +6,13 @@ const from = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => 
 test('every setting has a default, so a bare `cdk deploy` works', () => {
   expect(from({})).toEqual({
     clusterName: 'orders',
-    maxAzs: 2,
+    maxAzs: 3,
     natGateways: 1,
     apiAllowedCidrs: ['0.0.0.0/0'],
     allowedClientCidrs: ['0.0.0.0/0'],
     adminPrincipalArns: [],
     daprVersion: topology.daprVersion,
-    daprHa: false,
+    daprHa: true,
     orderStoreReplicas: 2,
     orderGeneratorReplicas: 1,
     writeToken: true,
@@ -50,7 +50,8 @@ test('reads `-c key=value` strings and cdk.json values alike', () => {
 
 test.each([
   [{ maxAzs: '1' }, /maxAzs/],
-  [{ natGateways: '3' }, /natGateways.*1 to 2/],
+  [{ natGateways: '3', maxAzs: '2', daprHa: 'false' }, /natGateways.*1 to 2/],
+  [{ maxAzs: '2' }, /maxAzs: expected 3 with daprHa=true/],
   [{ allowedClientCidrs: '203.0.113.0/33' }, /allowedClientCidrs/],
   [{ allowedClientCidrs: 'everyone' }, /allowedClientCidrs/],
   [{ daprHa: 'yes' }, /daprHa/],
@@ -61,6 +62,10 @@ test.each([
 ])('refuses %j, naming the key', (context, message) => {
   expect(() => from(context)).toThrow(SettingsError);
   expect(() => from(context)).toThrow(message);
+});
+
+test('daprHa=false, the cheap choice for a test cluster, may run in two zones', () => {
+  expect(from({ daprHa: 'false', maxAzs: '2' })).toMatchObject({ daprHa: false, maxAzs: 2 });
 });
 
 test('an empty value (`-c key=`) is the default, as an absent one is', () => {

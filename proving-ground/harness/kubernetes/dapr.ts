@@ -23,6 +23,21 @@ export const INJECTOR_HOST = `dapr-sidecar-injector.${DAPR_NAMESPACE}.svc`;
  * of that version is packaged from) and the same values. The one addition is the image tag, which
  * the release packaging writes into the published chart's values and the source leaves at `edge`.
  */
+/**
+ * The CDK app's Dapr values for the test's one small node: without the control plane's resource
+ * requests, which are sized for EKS nodes (dapr-helm-values.ts) and in HA ask for more CPU than a
+ * 2-core test machine has; test/cdk/dapr-ha.test.ts checks the requests on the rendered chart.
+ */
+export function onTestNode(values: HelmValues): HelmValues {
+  return Object.fromEntries(
+    Object.entries(values).map(([key, value]) => {
+      if (typeof value !== 'object' || !('resources' in value)) return [key, value];
+      const { resources: _sizedForEks, ...rest } = value;
+      return [key, rest];
+    }),
+  );
+}
+
 export async function renderDaprChart(values: HelmValues, version: string, dir: string): Promise<K8sObject[]> {
   const valuesFile = join(dir, 'dapr-values.json');
   writeFileSync(valuesFile, JSON.stringify(values));

@@ -93,8 +93,8 @@ test("the apps' Pods go to nodes of the architecture their images are built for"
 test('the cluster runs the Kubernetes minor the control-plane tests build and run', () => {
   expect(KUBERNETES_MINOR).toBe(kubernetesVersions.kubernetes.split('.').slice(0, 2).join('.'));
   template.hasResourceProperties('AWS::EKS::Cluster', { Version: KUBERNETES_MINOR });
-  // The kubectl the stack applies manifests with comes from @aws-cdk/lambda-layer-kubectl-v34.
-  expect(KUBERNETES_MINOR).toBe('1.34');
+  // The kubectl the stack applies manifests with comes from @aws-cdk/lambda-layer-kubectl-v36.
+  expect(KUBERNETES_MINOR).toBe('1.36');
 });
 
 describe('the Dapr Helm values', () => {
@@ -113,7 +113,7 @@ describe('the Dapr Helm values', () => {
     const release = Object.values(template.findResources('Custom::AWSCDK-EKS-HelmChart')).find(
       (resource) => (resource as { Properties: { Release: string } }).Properties.Release === 'dapr',
     ) as { Properties: { Values: unknown } };
-    expect(JSON.parse(flatten(release.Properties.Values))).toEqual(daprHelmValues({ highAvailability: false }));
+    expect(JSON.parse(flatten(release.Properties.Values))).toEqual(daprHelmValues({ highAvailability: true }));
   });
 
   test.each([false, true])('every key exists in the pinned chart, with a value of the same type (HA %s)', (highAvailability) => {
@@ -127,12 +127,16 @@ describe('the Dapr Helm values', () => {
   });
 });
 
-/** The dotted paths of `values` that the chart's values do not have, or have as another type. */
+/**
+ * The dotted paths of `values` that the chart's values do not have, or have as another type. An
+ * empty map in the chart (`resources: {}`) is free-form: the templates write it out with toYaml.
+ */
 function missingKeys(values: HelmValues, chart: HelmValues, prefix = ''): string[] {
   return Object.entries(values).flatMap(([key, value]) => {
     const path = `${prefix}${key}`;
     const known = chart[key];
     if (known === undefined || typeof known !== typeof value) return [path];
-    return typeof value === 'object' ? missingKeys(value, known as HelmValues, `${path}.`) : [];
+    if (typeof value !== 'object' || Object.keys(known as HelmValues).length === 0) return [];
+    return missingKeys(value, known as HelmValues, `${path}.`);
   });
 }

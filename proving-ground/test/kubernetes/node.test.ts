@@ -7,7 +7,7 @@ import { type K8sObject, ordersManifests, tokenSecretsOf } from '../../../infra/
 import { topology } from '../../../infra/cdk/lib/topology';
 import { daprChartDir } from '../../harness/dapr-module';
 import { kubeBinary } from '../../harness/kubernetes/binaries';
-import { DAPR_NAMESPACE, renderDaprChart } from '../../harness/kubernetes/dapr';
+import { DAPR_NAMESPACE, onTestNode, renderDaprChart } from '../../harness/kubernetes/dapr';
 import { imageBuilder } from '../../harness/kubernetes/images';
 import { provisionLocalVolumes } from '../../harness/kubernetes/local-volumes';
 import { ExecError } from '../../harness/kubernetes/netns';
@@ -31,6 +31,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   const dir = mkdtempSync(join(tmpdir(), 'orders-node-'));
   let node: KubeletNode | undefined;
   let cache: RedisTlsCluster | undefined;
+  let volumes: ReturnType<typeof provisionLocalVolumes> | undefined;
   const timings: Record<string, number> = {};
   let leftovers: string[] = [];
   /** When the suite first saw Sentry answer through its ClusterIP (ms since the epoch). */
@@ -92,7 +93,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
 
     // The Dapr control plane as the CDK app installs it: the pinned chart, the CDK app's values,
     // helm install --wait (dapr-control-plane.ts).
-    const values = daprHelmValues({ highAvailability: false });
+    const values = onTestNode(daprHelmValues({ highAvailability: false }));
     const chart = await renderDaprChart(values, topology.daprVersion, dir);
     const daprRefs = daprImageRefs(chart);
     await timed('Dapr images', async () => node!.importImages(await daprImages(builder, dir, daprRefs, cache!.caPath)));
@@ -103,6 +104,9 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
 
     const valuesFile = join(dir, 'dapr-values.json');
     writeFileSync(valuesFile, JSON.stringify(values));
+    // The scheduler's members keep their etcd on volumes, HA or not (dapr-helm-values.ts): the
+    // node's stand-in provisioner serves their claims for the whole suite.
+    volumes = provisionLocalVolumes(node!.controlPlane, join(dir, 'volumes'));
     await timed('helm install dapr --wait', () =>
       helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--create-namespace', '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
     );
@@ -139,6 +143,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   }, 900_000);
 
   afterAll(async () => {
+    await volumes?.stop();
     await node?.stop();
     await cache?.stop();
     leftovers = node?.leftovers() ?? [];
@@ -377,27 +382,21 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   });
 
   test('with the daprHa=true values, helm install makes every Pod of the control plane scheduled and Ready', async () => {
-    const values = daprHelmValues({ highAvailability: true });
+    const values = onTestNode(daprHelmValues({ highAvailability: true }));
     const chart = await renderDaprChart(values, topology.daprVersion, dir);
     const expected = chart
       .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
       .reduce((sum, o) => sum + ((o.spec as { replicas?: number }).replicas ?? 1), 0);
     const valuesFile = join(dir, 'dapr-ha-values.json');
     writeFileSync(valuesFile, JSON.stringify(values));
-    // What HA asks for that a node has no provisioner for: the chart's volume claims.
-    const volumes = provisionLocalVolumes(node!.controlPlane, join(dir, 'volumes'));
-    try {
-      // A fresh install, as a cluster created with daprHa=true gets: the chart's StatefulSets
-      // cannot be upgraded in place to HA (their volume claim templates may not change).
-      await helm(['uninstall', 'dapr', '--namespace', DAPR_NAMESPACE, '--wait', '--timeout', '120s']);
-      await timed('helm install dapr (HA) --wait', () =>
-        helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
-      );
-      await awaitReady(DAPR_NAMESPACE, expected, 120_000);
-    } finally {
-      await volumes.stop();
-    }
-    process.stdout.write(`HA control plane: ${expected} Pods Ready; ${volumes.provisioned.length} volume(s) provisioned for its claims\n`);
+    const provisionedBefore = volumes!.provisioned.length;
+    // A fresh install, as a cluster created with daprHa=true gets.
+    await helm(['uninstall', 'dapr', '--namespace', DAPR_NAMESPACE, '--wait', '--timeout', '120s']);
+    await timed('helm install dapr (HA) --wait', () =>
+      helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
+    );
+    await awaitReady(DAPR_NAMESPACE, expected, 120_000);
+    process.stdout.write(`HA control plane: ${expected} Pods Ready; ${volumes!.provisioned.length - provisionedBefore} volume(s) provisioned for its claims\n`);
   }, 300_000);
 
 });
