@@ -177,11 +177,13 @@ function orderIdFirst({ orderId, ...rest }: StoredOrder): StoredOrder {
 }
 
 /**
- * Writes need a credential as soon as one is configured: the bearer token for callers from
+ * Writes need a credential when a write token is configured: the bearer token for callers from
  * outside, or Dapr's app API token, which the store's own sidecar adds to every call it forwards.
+ * Without a write token, writes from outside are open by choice (`-c writeToken=false` on EKS), so
+ * the app API token alone guards nothing and is not asked for.
  */
 function credentialCheck({ WRITE_TOKEN, APP_API_TOKEN }: RoutesConfig): (req: IncomingMessage) => void {
-  if (!WRITE_TOKEN && !APP_API_TOKEN) return () => {};
+  if (!WRITE_TOKEN) return () => {};
   return (req) => {
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const viaSidecar = req.headers['dapr-api-token'];

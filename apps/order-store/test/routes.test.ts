@@ -110,6 +110,13 @@ describe('order-store routes', () => {
     expect((await fetch(`${app.url}/order`)).status).toBe(200);
   });
 
+  test('without a write token, writes from outside need no credential even with the app API token set (writeToken=false)', async () => {
+    app = await serve({ ...open, APP_API_TOKEN: 'a'.repeat(32) });
+    const res = await fetch(`${app.url}/neworder`, { method: 'POST', headers: json, body: JSON.stringify({ data: { orderId: 'open-1' } }) });
+    expect(res.status).toBe(201);
+    expect(app.state.orders.size).toBe(1);
+  });
+
   test('PROTECT_READS puts reads behind the same credentials', async () => {
     app = await serve({ ...open, WRITE_TOKEN: 'w'.repeat(32), PROTECT_READS: true });
     expect((await fetch(`${app.url}/order`)).status).toBe(401);

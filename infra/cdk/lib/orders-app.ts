@@ -72,6 +72,10 @@ export class OrdersApp extends Construct {
   readonly loadBalancerHostname: string;
   /** Secret names holding the tokens. */
   readonly tokenSecrets: { appApiToken: string; writeToken?: string };
+  /** The `orders` namespace: what else goes into it (the collector) waits for it. */
+  readonly namespace: eks.KubernetesManifest;
+  /** The Deployments and Services: what they send to (the collector) must exist first. */
+  readonly workloads: eks.KubernetesManifest;
   private readonly cluster: eks.Cluster;
 
   constructor(scope: Construct, id: string, props: OrdersAppProps) {
@@ -100,6 +104,7 @@ export class OrdersApp extends Construct {
 
     // Four steps, each waiting for the one before, because each needs what the one before makes:
     const namespace = this.manifest('Namespace', byKind(['Namespace']));
+    this.namespace = namespace;
     const secrets = tokenSecretsOf(this.objects, topology.orderStore.appId);
     this.tokenSecrets = props.writeToken === false ? { appApiToken: secrets.appApiToken } : secrets;
     const tokens = new eks.HelmChart(this, 'Tokens', {
@@ -120,6 +125,7 @@ export class OrdersApp extends Construct {
     );
     // Pods read their tokens at start, and their sidecars the Dapr resources.
     workloads.node.addDependency(dapr, tokens);
+    this.workloads = workloads;
 
     // Deletion order, the reverse of creation in CloudFormation, is what keeps `cdk destroy`
     // clean. The Service of type LoadBalancer in `workloads` makes EKS Auto Mode create an NLB,

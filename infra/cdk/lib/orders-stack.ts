@@ -7,6 +7,7 @@ import { DaprControlPlane } from './dapr-control-plane';
 import { ownLambdaLogGroups } from './lambda-log-groups';
 import { Network } from './network';
 import { suppressNagFindings } from './nag-suppressions';
+import { ORDER_TRACE_QUERY } from './observability/collector-manifests';
 import { Observability } from './observability/observability';
 import { type AppImage, OrdersApp } from './orders-app';
 import type { Settings } from './settings';
@@ -103,9 +104,11 @@ export class OrdersStack extends Stack {
       cluster: this.cluster.cluster,
       clusterName: settings.clusterName,
       cacheName: this.cache.cache.ref,
-      dependsOn: [this.app],
+      dependsOn: [this.app.namespace],
       logRetention: retention,
     });
+    // The collector's Service exists before the first Pod sends it a span or a scrape is due.
+    this.app.workloads.node.addDependency(this.observability.collector);
 
     if (settings.allowedClientCidrs.includes('0.0.0.0/0')) {
       Annotations.of(this).addWarningV2(
@@ -126,7 +129,7 @@ export class OrdersStack extends Stack {
     const auth = writeSecret ? ' -H "Authorization: Bearer $TOKEN"' : '';
     new CfnOutput(this, 'LoadBalancerUrl', { description: 'order-store through its NLB', value: url });
     new CfnOutput(this, 'NewOrderCommand', {
-      description: 'Store an order through the load balancer (after the WriteTokenCommand)',
+      description: writeSecret ? 'Store an order through the load balancer (after the WriteTokenCommand)' : 'Store an order through the load balancer (no token: writeToken=false)',
       value: `curl -sS -X POST${auth} -H 'Content-Type: application/json' -d '{"data":{"orderId":"curl-1"}}' ${url}/neworder`,
     });
     new CfnOutput(this, 'GetOrderCommand', {
@@ -149,7 +152,7 @@ export class OrdersStack extends Stack {
     });
     new CfnOutput(this, 'DashboardUrl', { description: 'CloudWatch dashboard: orders/s, latency, errors, circuit breakers, cache ECPU', value: this.observability.dashboardUrl });
     new CfnOutput(this, 'TracesUrl', {
-      description: "X-Ray traces; an order's trace: filter annotation.order_id = \"<orderId>\"",
+      description: `X-Ray traces; an order's trace: filter ${ORDER_TRACE_QUERY('<orderId>')}`,
       value: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#xray:traces/query`,
     });
     new CfnOutput(this, 'DaprVersion', { description: 'Dapr control plane and chart version', value: settings.daprVersion });

@@ -1,8 +1,9 @@
 import { parse } from 'yaml';
-import { COLLECTOR, COLLECTOR_OTLP_ADDRESS, EXPORTED_METRICS } from '../lib/observability/collector-manifests';
+import { COLLECTOR, COLLECTOR_OTLP_ADDRESS, EXPORTED_METRICS, INDEXED_ATTRIBUTES, ORDER_TRACE_QUERY, xrayAnnotationKey } from '../lib/observability/collector-manifests';
 import { parseManifest } from '../lib/manifests';
 import { topology } from '../lib/topology';
 import { flatten, logicalId, manifestsOf, type SynthObject, synth } from './helpers';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 const { template } = synth({ allowedClientCidrs: '203.0.113.0/24' });
@@ -71,11 +72,9 @@ describe('the OpenTelemetry collector on EKS', () => {
     }
   });
 
-  test('the collector is applied once the namespace exists and its Pod Identity association is there', () => {
+  test('the collector is applied once its Pod Identity association is there', () => {
     const manifestId = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'ObservabilityCollector');
-    const dependsOn = resources[manifestId]!.DependsOn ?? [];
-    expect(dependsOn).toContain(logicalId(template, 'AWS::EKS::PodIdentityAssociation', 'ObservabilityCollectorPodIdentity'));
-    expect(dependsOn.some((id) => id.startsWith('OrdersWorkloads') || id.startsWith('OrdersNamespace'))).toBe(true);
+    expect(resources[manifestId]!.DependsOn ?? []).toContain(logicalId(template, 'AWS::EKS::PodIdentityAssociation', 'ObservabilityCollectorPodIdentity'));
   });
 });
 
@@ -104,5 +103,51 @@ describe('the CloudWatch dashboard', () => {
   test('its URL and the X-Ray trace search are stack outputs', () => {
     expect(JSON.stringify(outputs.DashboardUrl!.Value)).toContain('#dashboards/dashboard/');
     expect(JSON.stringify(outputs.TracesUrl!.Value)).toContain('xray:traces');
+  });
+});
+
+describe('what the issue found wrong (issue 30 §6)', () => {
+  const readme = readFileSync(resolve(__dirname, '../README.md'), 'utf8');
+
+  test('the X-Ray annotation key is what the pinned exporter writes for order.id, and the documented query uses it', () => {
+    // fixAnnotationKey with exporter.xray.allowDot on (beta since v0.97.0, so on in contrib v0.143.0 / ADOT v0.47.0).
+    expect(xrayAnnotationKey('order.id')).toBe('order.id');
+    expect(xrayAnnotationKey('order@id-x')).toBe('order_id_x');
+    expect(INDEXED_ATTRIBUTES).toContain('order.id');
+    const query = ORDER_TRACE_QUERY('curl-1');
+    expect(query).toBe('annotation[order.id] = "curl-1"');
+    expect(readme).toContain(`\`${query}\``);
+    expect(readme).not.toContain('annotation.order_id');
+    expect((outputs.TracesUrl as { Description?: string }).Description).toContain(query.replace('curl-1', '<orderId>'));
+  });
+
+  test("the dashboard shows each app's memory apart from its sidecar's", () => {
+    const config = parse((find('ConfigMap', `${COLLECTOR.name}-config`) as unknown as { data: Record<string, string> }).data['config.yaml']!) as {
+      receivers: { prometheus: { config: { scrape_configs: { job_name: string; relabel_configs: { source_labels?: string[]; target_label?: string }[] }[] } } };
+    };
+    for (const job of config.receivers.prometheus.config.scrape_configs) {
+      expect(job.relabel_configs).toContainEqual(expect.objectContaining({ source_labels: ['__meta_kubernetes_pod_container_name'], target_label: 'container' }));
+    }
+    expect(EXPORTED_METRICS.find((d) => d.metrics.includes('process_resident_memory_bytes'))?.dimensions).toEqual([['app', 'container']]);
+    const body = JSON.parse(flatten(resources[logicalId(template, 'AWS::CloudWatch::Dashboard', 'ObservabilityDashboard')]!.Properties.DashboardBody)) as {
+      widgets: { properties: { metrics?: unknown[][] } }[];
+    };
+    const memory = body.widgets.flatMap((w) => w.properties.metrics ?? []).filter((m) => m.includes('process_resident_memory_bytes'));
+    const series = memory.map((m) => `${m[m.indexOf('app') + 1] as string}/${m[m.indexOf('container') + 1] as string}`).sort();
+    expect(series).toEqual(['order-generator/daprd', 'order-generator/order-generator', 'order-store/daprd', 'order-store/order-store']);
+  });
+
+  test('the collector exists before the workloads that send to it, and after their namespace', () => {
+    const collector = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'ObservabilityCollector');
+    const workloads = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'OrdersWorkloads');
+    expect(resources[workloads]!.DependsOn).toContain(collector);
+    expect(resources[collector]!.DependsOn).toContain(logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'OrdersNamespace'));
+  });
+
+  test("the README's outputs table names every stack output, and its cost table the metrics, the dashboard and X-Ray", () => {
+    const section = readme.slice(readme.indexOf('| Output |'), readme.indexOf('Then, with the values'));
+    for (const name of Object.keys(template.toJSON().Outputs as object)) expect({ name, listed: section.includes(`| \`${name}\` |`) }).toEqual({ name, listed: true });
+    const costs = readme.slice(readme.indexOf('## What it costs'), readme.indexOf('## Without CDK'));
+    for (const item of ['CloudWatch custom metrics', 'CloudWatch dashboard', 'AWS X-Ray']) expect(costs).toContain(`| ${item} |`);
   });
 });

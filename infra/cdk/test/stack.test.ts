@@ -196,6 +196,10 @@ describe('orders manifests', () => {
     const { template: open } = synth({ writeToken: 'false', orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
     expect(helmValues(open, 'order-store-tokens')).toEqual({ secrets: ['order-store-app-api-token'] });
     expect(Object.keys(open.findOutputs('WriteTokenCommand'))).toHaveLength(0);
+    // Every output command works as printed: no $TOKEN to fill in, nor a WriteTokenCommand to run first.
+    const newOrder = open.findOutputs('NewOrderCommand').NewOrderCommand as { Value: unknown; Description: string };
+    expect(flatten(newOrder.Value)).not.toMatch(/Authorization|TOKEN/);
+    expect(newOrder.Description).not.toContain('WriteTokenCommand');
   });
 
   test('are applied in order: namespace, then Dapr resources and tokens, then workloads', () => {

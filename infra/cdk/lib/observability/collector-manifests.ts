@@ -27,6 +27,30 @@ export const COLLECTOR = {
   metricsNamespace: 'Orders',
 } as const;
 
+/** Span attributes the awsxray exporter turns into X-Ray annotations (the apps set them: order.id on every order's span). */
+export const INDEXED_ATTRIBUTES = ['order.id', 'order.outcome'] as const;
+
+/**
+ * The X-Ray annotation key the exporter writes for a span attribute. ADOT v0.47.0 is built on
+ * collector-contrib v0.143.0, whose `exporter.xray.allowDot` feature gate is beta, so on by
+ * default: fixAnnotationKey keeps ASCII letters, digits and dots and makes anything else `_`
+ * (exporter/awsxrayexporter/internal/translator/segment.go at v0.143.0). `order.id` stays `order.id`.
+ */
+export function xrayAnnotationKey(attribute: string): string {
+  return attribute.replace(/[^0-9A-Za-z.]/g, '_');
+}
+
+/**
+ * The X-Ray filter expression that finds one order's traces. A key with a dot is written in
+ * brackets, `annotation[key]`, as X-Ray's filter expressions take such keys
+ * (https://docs.aws.amazon.com/xray/latest/devguide/xray-console-filters.html); `annotation.order.id`
+ * would read as a key `order` and fail.
+ */
+export const ORDER_TRACE_QUERY = (orderId: string): string => `annotation[${xrayAnnotationKey('order.id')}] = "${orderId}"`;
+
+/** The container Dapr's injector adds to each app's Pod (dapr/pkg/injector/consts/consts.go at v1.18.2: SidecarContainerName). */
+export const SIDECAR_CONTAINER = 'daprd';
+
 /** What the sidecars' and apps' OTLP exporters are pointed at in deploy/. */
 export const COLLECTOR_OTLP_ADDRESS = `${COLLECTOR.name}.${topology.namespace}.svc.cluster.local:${COLLECTOR.otlpHttpPort}`;
 
@@ -57,7 +81,7 @@ export const EXPORTED_METRICS: ReadonlyArray<{ metrics: string[]; dimensions: st
   // Dapr's resiliency metrics (dapr/pkg/diagnostics/resiliency_monitoring.go at v1.18.2): an
   // activation of the circuit-breaker policy with status "open" is a breaker opening.
   { metrics: ['dapr_resiliency_activations_total'], dimensions: [['app_id', 'policy', 'status']] },
-  { metrics: ['process_resident_memory_bytes'], dimensions: [['app']] },
+  { metrics: ['process_resident_memory_bytes'], dimensions: [['app', 'container']] },
 ];
 
 /** Prometheus scrape jobs over the orders namespace's pods: the apps' http port, the sidecars' dapr-metrics port. */
@@ -71,6 +95,8 @@ function scrapeJob(jobName: string, container: string, portName: string) {
       { source_labels: ['__meta_kubernetes_pod_container_name'], regex: container, action: 'keep' },
       { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: portName, action: 'keep' },
       { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'], target_label: 'app' },
+      // The app and its sidecar are two processes of one Pod: `container` keeps their process metrics apart.
+      { source_labels: ['__meta_kubernetes_pod_container_name'], target_label: 'container' },
       { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
     ],
   };
@@ -88,7 +114,7 @@ export function collectorConfig(settings: CollectorSettings): Record<string, unk
             // Each app container's port is named `http` (deploy/order-*.yaml); its GET /metrics.
             scrapeJob('orders-apps', `${topology.orderStore.appId}|${topology.orderGenerator.appId}`, 'http'),
             // Dapr's injector names the sidecar's metrics port dapr-metrics (9090): dapr/pkg/injector/consts/consts.go at v1.18.2.
-            scrapeJob('dapr-sidecars', 'daprd', 'dapr-metrics'),
+            scrapeJob('dapr-sidecars', SIDECAR_CONTAINER, 'dapr-metrics'),
           ],
         },
       },
@@ -100,9 +126,9 @@ export function collectorConfig(settings: CollectorSettings): Record<string, unk
     exporters: {
       awsxray: {
         region: settings.region,
-        // Indexed attributes become X-Ray annotations (dots as underscores), which filter
-        // expressions search: `annotation.order_id = "<orderId>"` finds an order's trace.
-        indexed_attributes: ['order.id', 'order.outcome'],
+        // Indexed attributes become X-Ray annotations, which filter expressions search:
+        // ORDER_TRACE_QUERY finds an order's trace.
+        indexed_attributes: [...INDEXED_ATTRIBUTES],
       },
       awsemf: {
         region: settings.region,

@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, type IDependable } from 'constructs';
 import { topology } from '../topology';
-import { COLLECTOR, collectorManifests } from './collector-manifests';
+import { COLLECTOR, collectorManifests, SIDECAR_CONTAINER } from './collector-manifests';
 
 export interface ObservabilityProps {
   readonly cluster: eks.Cluster;
@@ -14,7 +14,7 @@ export interface ObservabilityProps {
   readonly clusterName: string;
   /** The ElastiCache Serverless cache's name, for its ECPU widget. */
   readonly cacheName: string;
-  /** The orders namespace must exist before the collector goes into it: the app's manifests. */
+  /** The orders namespace must exist before the collector goes into it: the app's namespace manifest. */
   readonly dependsOn: IDependable[];
   readonly logRetention: logs.RetentionDays;
 }
@@ -28,6 +28,8 @@ export class Observability extends Construct {
   readonly role: iam.Role;
   readonly metricsLogGroup: logs.LogGroup;
   readonly dashboard: cloudwatch.Dashboard;
+  /** The collector's manifest: the workloads that send to it depend on it (orders-stack.ts). */
+  readonly collector: eks.KubernetesManifest;
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
@@ -78,11 +80,11 @@ export class Observability extends Construct {
       roleArn: this.role.roleArn,
     });
 
-    const collector = new eks.KubernetesManifest(this, 'Collector', {
+    const collector = (this.collector = new eks.KubernetesManifest(this, 'Collector', {
       cluster,
       manifest: collectorManifests({ region, metricsLogGroupName: this.metricsLogGroup.logGroupName }),
       overwrite: true,
-    });
+    }));
     // Pods get Pod Identity credentials only if the association exists when they start.
     collector.node.addDependency(association, this.metricsLogGroup);
     for (const dependency of props.dependsOn) collector.node.addDependency(dependency);
@@ -174,10 +176,12 @@ export class Observability extends Construct {
       new cloudwatch.GraphWidget({
         title: 'Generator backlog and app memory',
         left: [orders('order_generator_backlog', {}, 'Maximum').with({ label: 'backlog' })],
-        right: [
-          orders('process_resident_memory_bytes', { app: topology.orderStore.appId }, 'Maximum').with({ label: 'order-store RSS' }),
-          orders('process_resident_memory_bytes', { app: topology.orderGenerator.appId }, 'Maximum').with({ label: 'order-generator RSS' }),
-        ],
+        // Each app apart from its sidecar: the scrape jobs label every series with its container.
+        right: [topology.orderStore.appId, topology.orderGenerator.appId].flatMap((app) =>
+          [app, SIDECAR_CONTAINER].map((container) =>
+            orders('process_resident_memory_bytes', { app, container }, 'Maximum').with({ label: `${app} ${container === app ? 'app' : 'sidecar'} RSS` }),
+          ),
+        ),
         width: 12,
       }),
     );
