@@ -1,9 +1,10 @@
-import { parseSettings, setting, sidecarSettings, topology, tracingSettings } from '@orders/common';
+import { metricsSettings, parseSettings, setting, sidecarSettings, topology, tracingSettings } from '@orders/common';
 
 /** Every setting is an environment variable with a default; see the README's table. */
 export const generatorSettings = {
   /** Serves GET /healthz for Kubernetes probes; the generator takes no other inbound traffic. */
   PORT: setting.port(topology.orderGenerator.port),
+  ...metricsSettings,
   ...sidecarSettings,
   ...tracingSettings,
   ORDER_STORE_APP_ID: setting.daprName(topology.orderStore.appId),

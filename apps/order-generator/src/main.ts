@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { DaprSidecar, METRICS_PATH, createLogger, exitOnSettingsError, listenOrExit, serveMetrics, startTracing, topology } from '@orders/common';
+import { DaprSidecar, METRICS_PATH, createLogger, createMetricsServer, exitOnSettingsError, listenOrExit, serveMetrics, startTracing, topology } from '@orders/common';
 import { type GeneratorConfig, loadGeneratorConfig } from './config';
 import { generatorMetrics } from './metrics';
 import { newOrder } from './new-order';
@@ -29,12 +29,13 @@ async function main(config: GeneratorConfig): Promise<void> {
 
   // Liveness for Kubernetes, and the pipeline's counters for operators, Prometheus and the benchmark.
   const health = createServer((req, res) => {
-    if (req.url === METRICS_PATH) return void serveMetrics(metrics.registry, req, res);
+    if (req.url === METRICS_PATH && config.METRICS_PORT === undefined) return void serveMetrics(metrics.registry, req, res);
     const body = req.url === '/healthz' ? { status: 'ok' } : req.url === '/stats' ? pipeline.snapshot() : undefined;
     res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body ?? { error: { code: 'not_found', message: 'no such route', details: [] } }));
   });
   listenOrExit(health, config.PORT, logger);
+  if (config.METRICS_PORT !== undefined) listenOrExit(createMetricsServer(metrics.registry), config.METRICS_PORT, logger, undefined, 'METRICS_PORT');
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -15,6 +15,8 @@ export interface RoutesConfig {
   WRITE_TOKEN?: string | undefined;
   APP_API_TOKEN?: string | undefined;
   PROTECT_READS: boolean;
+  /** Set: GET /metrics is served there (main.ts), not on this server. */
+  METRICS_PORT?: number | undefined;
 }
 
 export interface AppDependencies {
@@ -49,7 +51,7 @@ export function createOrderStoreServer(dependencies: AppDependencies): Server {
   const app = createApp(dependencies, newOrder);
   return createServer((req, res) => {
     if (req.method === 'POST' && req.url === NEW_ORDER_PATH) newOrder(req, res);
-    else if (req.method === 'GET' && req.url === METRICS_PATH) void serveMetrics(metrics.registry, req, res);
+    else if (req.method === 'GET' && req.url === METRICS_PATH && dependencies.config.METRICS_PORT === undefined) void serveMetrics(metrics.registry, req, res);
     else app(req, res);
   });
 }

@@ -32,10 +32,16 @@ export interface ClusterProps {
   readonly apiAllowedCidrs?: string[];
   /**
    * IAM users or roles, by ARN, to give cluster-admin access entries, for example the SSO role
-   * you deploy with.
+   * you deploy with; the admin role trusts them too.
    * @default - none; the admin role below is always created
    */
   readonly adminPrincipalArns?: string[];
+  /**
+   * The IAM user or role deploying the stack: the admin role trusts it when adminPrincipalArns is
+   * empty. Found by bin/app.ts from the CLI's credentials (deploying-identity.ts).
+   * @default - none: then adminPrincipalArns must name someone
+   */
+  readonly deployingPrincipalArn?: string;
   /**
    * Days to keep control-plane logs.
    * @default logs.RetentionDays.ONE_WEEK
@@ -53,8 +59,9 @@ export interface ClusterProps {
 export class Cluster extends Construct {
   readonly cluster: eks.Cluster;
   /**
-   * A role any principal of this account that may assume it can use as cluster admin: the
-   * deploying principal does not have to be known at synth time (it is not, with no credentials).
+   * The cluster-admin role `KubeconfigCommand` assumes. It trusts adminPrincipalArns, or else the
+   * deploying identity, by ARN: not the account root, which would let any principal of the
+   * account allowed sts:AssumeRole on it administer the cluster and read its Secrets.
    */
   readonly adminRole: iam.Role;
 
@@ -78,8 +85,12 @@ export class Cluster extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    const trusted = props.adminPrincipalArns?.length ? props.adminPrincipalArns : props.deployingPrincipalArn ? [props.deployingPrincipalArn] : [];
+    if (trusted.length === 0) {
+      throw new Error('the admin role trusts nobody: set -c adminPrincipalArns=arn:aws:iam::<account>:role/<role> (no AWS credentials to find the deploying identity)');
+    }
     this.adminRole = new iam.Role(this, 'AdminRole', {
-      assumedBy: new iam.AccountRootPrincipal(),
+      assumedBy: new iam.CompositePrincipal(...trusted.map((arn) => new iam.ArnPrincipal(arn))),
       description: `Cluster admin for EKS cluster ${clusterName}: aws eks update-kubeconfig --role-arn`,
     });
 

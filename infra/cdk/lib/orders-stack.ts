@@ -17,6 +17,8 @@ import { topology } from './topology';
 export interface OrdersStackProps extends StackProps {
   /** Everything a user sets through context; see settings.ts for each default. */
   readonly settings: Settings;
+  /** The IAM user or role deploying, which the admin role trusts without adminPrincipalArns (cluster.ts). */
+  readonly deployingPrincipalArn?: string;
 }
 
 /**
@@ -48,6 +50,7 @@ export class OrdersStack extends Stack {
       clusterName: settings.clusterName,
       apiAllowedCidrs: settings.apiAllowedCidrs,
       adminPrincipalArns: settings.adminPrincipalArns,
+      ...optional('deployingPrincipalArn', props.deployingPrincipalArn),
       logRetention: retention,
     });
     // Nodes pull images through the NAT gateways as soon as the cluster schedules anything: the
@@ -114,6 +117,12 @@ export class OrdersStack extends Stack {
       Annotations.of(this).addWarningV2(
         'orders:open-load-balancer',
         'The order-store load balancer admits any address; set -c allowedClientCidrs=<your CIDRs> to narrow it.',
+      );
+    }
+    if (settings.apiAllowedCidrs.includes('0.0.0.0/0')) {
+      Annotations.of(this).addWarningV2(
+        'orders:open-api-endpoint',
+        'The Kubernetes API endpoint admits any address (IAM still authenticates each call); set -c apiAllowedCidrs=<your CIDRs> to narrow it.',
       );
     }
 

@@ -121,6 +121,14 @@ describe('what the issue found wrong (issue 30 §6)', () => {
     expect((outputs.TracesUrl as { Description?: string }).Description).toContain(query.replace('curl-1', '<orderId>'));
   });
 
+  test("the apps' metrics are scraped on their metrics port, inside the cluster", () => {
+    const config = parse((find('ConfigMap', `${COLLECTOR.name}-config`) as unknown as { data: Record<string, string> }).data['config.yaml']!) as {
+      receivers: { prometheus: { config: { scrape_configs: { job_name: string; relabel_configs: { source_labels?: string[]; regex?: string; action?: string }[] }[] } } };
+    };
+    const apps = config.receivers.prometheus.config.scrape_configs.find((job) => job.job_name === 'orders-apps')!;
+    expect(apps.relabel_configs).toContainEqual({ source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: 'metrics', action: 'keep' });
+  });
+
   test("the dashboard shows each app's memory apart from its sidecar's", () => {
     const config = parse((find('ConfigMap', `${COLLECTOR.name}-config`) as unknown as { data: Record<string, string> }).data['config.yaml']!) as {
       receivers: { prometheus: { config: { scrape_configs: { job_name: string; relabel_configs: { source_labels?: string[]; target_label?: string }[] }[] } } };

@@ -1,10 +1,14 @@
 import { expect } from '@jest/globals';
 import { Script } from 'node:vm';
+import { App } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { principalOfCaller } from '../lib/deploying-identity';
+import { OrdersStack } from '../lib/orders-stack';
+import { readSettings } from '../lib/settings';
 import { DAPR_HELM_REPOSITORY } from '../lib/dapr-control-plane';
 import { topology } from '../lib/topology';
 import { CHECK_SOURCE } from '../lib/teardown-check';
-import { deletedBefore, directDependencies, flatten, logicalId, manifestsOf, type SynthObject, synth } from './helpers';
+import { DEPLOYER_ARN, deletedBefore, directDependencies, flatten, logicalId, manifestsOf, type Stack, type SynthObject, synth } from './helpers';
 
 // One synth for most assertions: it is the slow part.
 const { template } = synth({ allowedClientCidrs: '203.0.113.0/24,198.51.100.7/32' });
@@ -388,3 +392,39 @@ function template_(deployment: SynthObject): { metadata?: { annotations?: Record
 function containers(deployment: SynthObject): { name: string; image: string }[] {
   return (deployment.spec as { template: { spec: { containers: { name: string; image: string }[] } } }).template.spec.containers;
 }
+
+describe('nothing reachable that need not be (issue 30 §2)', () => {
+  // Annotations.addWarningV2 records each warning as metadata on the construct; the CLI prints them at synth.
+  const warnings = (stack: Stack) => stack.node.metadata.filter((entry) => entry.type === 'aws:cdk:warning').map((entry) => JSON.stringify(entry.data));
+
+  test('the Kubernetes API endpoint open to 0.0.0.0/0 warns at synth, like the load balancer; narrowed, neither warns', () => {
+    const open = synth({ orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+    expect(warnings(open.stack).some((w) => w.includes('apiAllowedCidrs'))).toBe(true);
+    expect(warnings(open.stack).some((w) => w.includes('allowedClientCidrs'))).toBe(true);
+    const narrow = synth({ apiAllowedCidrs: '203.0.113.0/24', allowedClientCidrs: '203.0.113.0/24', orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+    expect(warnings(narrow.stack).filter((w) => /apiAllowedCidrs|allowedClientCidrs/.test(w))).toEqual([]);
+  });
+
+  test('the admin role trusts the deploying identity, or adminPrincipalArns, never the account root', () => {
+    const trustOf = (t: Template) =>
+      (t.toJSON().Resources as Record<string, { Properties: { AssumeRolePolicyDocument: { Statement: { Principal: unknown; Action: string }[] } } }>)[
+        logicalId(t, 'AWS::IAM::Role', 'ClusterAdminRole')
+      ]!.Properties.AssumeRolePolicyDocument.Statement;
+    expect(trustOf(template)).toEqual([{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: DEPLOYER_ARN } }]);
+    const admins = ['arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123', 'arn:aws:iam::123456789012:user/alice'];
+    const { template: named } = synth({ adminPrincipalArns: admins.join(','), orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+    expect(trustOf(named)).toEqual(admins.map((arn) => ({ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: arn } })));
+    expect(JSON.stringify([trustOf(template), trustOf(named)])).not.toMatch(/:root|AWS::AccountId/);
+    // Without credentials and without adminPrincipalArns there is no one to trust: synth says which setting to give.
+    const app = new App();
+    expect(() => new OrdersStack(app, 'Nobody', { settings: readSettings(() => undefined, {}) })).toThrow(/adminPrincipalArns/);
+  });
+
+  test("the deploying identity is the caller's user, or the role (with its path) of its assumed-role session; the root is refused", () => {
+    const roles: Record<string, string> = { AWSReservedSSO_Admin_0123: 'arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123' };
+    const lookup = (name: string) => roles[name] ?? `arn:aws:iam::123456789012:role/${name}`;
+    expect(principalOfCaller('arn:aws:iam::123456789012:user/alice', lookup)).toBe('arn:aws:iam::123456789012:user/alice');
+    expect(principalOfCaller('arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com', lookup)).toBe(roles.AWSReservedSSO_Admin_0123);
+    expect(() => principalOfCaller('arn:aws:iam::123456789012:root', lookup)).toThrow(/adminPrincipalArns/);
+  });
+});

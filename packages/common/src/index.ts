@@ -1,7 +1,7 @@
 export { topology, type Topology } from './topology';
 export { createLogger, type Logger } from './logger';
 export { listenOrExit } from './listen';
-export { parseSettings, setting, sidecarSettings, SettingsError, exitOnSettingsError } from './settings';
+export { parseSettings, setting, sidecarSettings, metricsSettings, SettingsError, exitOnSettingsError } from './settings';
 export {
   DaprHttpError,
   DaprSidecar,
@@ -28,4 +28,4 @@ export {
   type Span,
   type Tracing,
 } from './tracing';
-export { Counter, Gauge, Histogram, LATENCY_BUCKETS, METRICS_PATH, Registry, createRegistry, recentQuantiles, serveMetrics } from './metrics';
+export { Counter, Gauge, Histogram, LATENCY_BUCKETS, METRICS_PATH, Registry, createRegistry, recentQuantiles, serveMetrics, createMetricsServer } from './metrics';

@@ -221,6 +221,17 @@ describe('workloads are hardened', () => {
     }
   });
 
+  test('each app serves its metrics on a port of their own, which the load balancer does not publish', () => {
+    type Container = { ports: { name: string; containerPort: number }[]; env: { name: string; value?: string }[] };
+    for (const app of [topology.orderStore, topology.orderGenerator]) {
+      const container = (find('Deployment', app.appId).spec as { template: { spec: { containers: Container[] } } }).template.spec.containers[0]!;
+      expect(container.ports).toContainEqual(expect.objectContaining({ name: 'metrics', containerPort: topology.appMetricsPort }));
+      expect(container.env).toContainEqual({ name: 'METRICS_PORT', value: String(topology.appMetricsPort) });
+    }
+    const service = find('Service', topology.orderStore.appId).spec as { ports: { targetPort: string | number }[] };
+    expect(service.ports.map((port) => port.targetPort)).toEqual(['http']);
+  });
+
   test.each(deployments.map((d) => [d.metadata.name, d] as const))('%s: non-root, read-only, no capabilities, RuntimeDefault seccomp, limits, probes', (_name, d) => {
     const p = pod(d);
     expect(p.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
@@ -306,7 +317,7 @@ describe('substitute', () => {
 });
 
 describe('the token chart', () => {
-  const chartDir = resolve(__dirname, '../charts/order-store-tokens');
+  const chartDir = resolve(__dirname, '../../../infra/cdk/charts/order-store-tokens');
 
   test('is a Helm v2 chart whose template generates a token per named Secret and keeps existing ones', () => {
     const chart = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as { apiVersion: string; name: string; version: string };

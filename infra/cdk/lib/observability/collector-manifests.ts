@@ -84,7 +84,7 @@ export const EXPORTED_METRICS: ReadonlyArray<{ metrics: string[]; dimensions: st
   { metrics: ['process_resident_memory_bytes'], dimensions: [['app', 'container']] },
 ];
 
-/** Prometheus scrape jobs over the orders namespace's pods: the apps' http port, the sidecars' dapr-metrics port. */
+/** Prometheus scrape jobs over the orders namespace's pods: the apps' metrics port, the sidecars' dapr-metrics port. */
 function scrapeJob(jobName: string, container: string, portName: string) {
   return {
     job_name: jobName,
@@ -111,8 +111,9 @@ export function collectorConfig(settings: CollectorSettings): Record<string, unk
       prometheus: {
         config: {
           scrape_configs: [
-            // Each app container's port is named `http` (deploy/order-*.yaml); its GET /metrics.
-            scrapeJob('orders-apps', `${topology.orderStore.appId}|${topology.orderGenerator.appId}`, 'http'),
+            // Each app container's GET /metrics is on its port named `metrics` (METRICS_PORT in
+            // deploy/order-*.yaml), which no Service publishes: scraped here, inside the cluster.
+            scrapeJob('orders-apps', `${topology.orderStore.appId}|${topology.orderGenerator.appId}`, 'metrics'),
             // Dapr's injector names the sidecar's metrics port dapr-metrics (9090): dapr/pkg/injector/consts/consts.go at v1.18.2.
             scrapeJob('dapr-sidecars', SIDECAR_CONTAINER, 'dapr-metrics'),
           ],
