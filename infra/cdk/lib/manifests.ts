@@ -66,6 +66,8 @@ export interface Substitutions {
   readonly redisHost: string;
   /** Source CIDRs for every Service of type LoadBalancer. */
   readonly loadBalancerSourceRanges: string[];
+  /** An ACM certificate ARN: every Service of type LoadBalancer then listens with TLS on 443 instead. */
+  readonly loadBalancerCertificateArn?: string;
   /** Replicas by Deployment name; Deployments not named keep theirs. */
   readonly replicas?: Record<string, number>;
 }
@@ -117,12 +119,34 @@ export function substitute(objects: K8sObject[], subs: Substitutions, stateStore
     }
     if (object.kind === 'Service' && (object.spec as { type?: string }).type === 'LoadBalancer') {
       (object.spec as { loadBalancerSourceRanges?: string[] }).loadBalancerSourceRanges = [...subs.loadBalancerSourceRanges];
+      if (subs.loadBalancerCertificateArn) terminateTls(object, subs.loadBalancerCertificateArn);
     }
   }
 
   if (unusedImages.size > 0) throw new Error(`no container in deploy/ uses image(s) ${[...unusedImages].join(', ')}`);
   if (!redisHostSet) throw new Error(`deploy/ has no Component ${stateStoreName} with a redisHost to point at the cache`);
   return copies;
+}
+
+/** The port clients reach the load balancer on: HTTPS with a certificate, else HTTP. */
+export const LOAD_BALANCER_PORT = { tls: 443, plain: 80 } as const;
+
+/**
+ * Makes a LoadBalancer Service's NLB listen with TLS on 443, with the ACM certificate, forwarding
+ * plain TCP to the Pods' port as before, through the annotations EKS Auto Mode supports for TLS
+ * termination (https://docs.aws.amazon.com/eks/latest/userguide/auto-configure-nlb.html):
+ * aws-load-balancer-ssl-cert and aws-load-balancer-ssl-ports. Its one port becomes 443.
+ */
+function terminateTls(service: K8sObject, certificateArn: string): void {
+  const spec = service.spec as { ports: { name?: string; port: number; targetPort?: string | number; protocol?: string }[] };
+  if (spec.ports.length !== 1) throw new Error(`Service ${service.metadata.name}: TLS needs exactly one port to put on ${LOAD_BALANCER_PORT.tls}`);
+  const [port] = spec.ports as [(typeof spec.ports)[number]];
+  spec.ports = [{ ...port, name: 'https', port: LOAD_BALANCER_PORT.tls }];
+  service.metadata.annotations = {
+    ...service.metadata.annotations,
+    'service.beta.kubernetes.io/aws-load-balancer-ssl-cert': certificateArn,
+    'service.beta.kubernetes.io/aws-load-balancer-ssl-ports': String(LOAD_BALANCER_PORT.tls),
+  };
 }
 
 /** One deployment of the orders system: what OrdersApp substitutes into deploy/. */
@@ -133,6 +157,8 @@ export interface OrdersDeployment {
   readonly cacheEndpoint: string;
   /** Source CIDRs the load balancer admits. @default ['0.0.0.0/0'] */
   readonly allowedClientCidrs?: string[];
+  /** An ACM certificate: the load balancer listens with TLS on 443. @default plain HTTP on 80 */
+  readonly certificateArn?: string;
   /** @default 2 */
   readonly orderStoreReplicas?: number;
   /** @default 1 */
@@ -154,6 +180,7 @@ export function ordersManifests(deployment: OrdersDeployment, dir: string = DEPL
       images: deployment.images,
       redisHost: deployment.cacheEndpoint,
       loadBalancerSourceRanges: deployment.allowedClientCidrs ?? ['0.0.0.0/0'],
+      ...(deployment.certificateArn ? { loadBalancerCertificateArn: deployment.certificateArn } : {}),
       replicas: {
         [topology.orderStore.appId]: deployment.orderStoreReplicas ?? 2,
         [topology.orderGenerator.appId]: deployment.orderGeneratorReplicas ?? 1,

@@ -39,6 +39,11 @@ export interface OrdersAppProps {
    */
   readonly allowedClientCidrs?: string[];
   /**
+   * An ACM certificate ARN: the load balancer listens with TLS on 443.
+   * @default plain HTTP on 80
+   */
+  readonly certificateArn?: string;
+  /**
    * order-store replicas.
    * @default 2
    */
@@ -95,6 +100,7 @@ export class OrdersApp extends Construct {
         images,
         cacheEndpoint: props.cacheEndpoint,
         allowedClientCidrs: props.allowedClientCidrs,
+        ...(props.certificateArn ? { certificateArn: props.certificateArn } : {}),
         orderStoreReplicas: props.orderStoreReplicas,
         orderGeneratorReplicas: props.orderGeneratorReplicas,
       },

@@ -98,6 +98,7 @@ export class OrdersStack extends Stack {
       ...optional('orderStoreImage', image(settings.orderStoreImage)),
       ...optional('orderGeneratorImage', image(settings.orderGeneratorImage)),
       allowedClientCidrs: settings.allowedClientCidrs,
+      ...optional('certificateArn', settings.certificateArn),
       orderStoreReplicas: settings.orderStoreReplicas,
       orderGeneratorReplicas: settings.orderGeneratorReplicas,
       writeToken: settings.writeToken,
@@ -119,6 +120,12 @@ export class OrdersStack extends Stack {
         'The order-store load balancer admits any address; set -c allowedClientCidrs=<your CIDRs> to narrow it.',
       );
     }
+    if (!settings.certificateArn) {
+      Annotations.of(this).addWarningV2(
+        'orders:plain-http-load-balancer',
+        `The order-store load balancer speaks plain HTTP: ${settings.writeToken ? 'the write token and ' : ''}the orders cross the network in cleartext, readable and replayable by anyone on the path; set -c certificateArn=<ACM ARN> -c domainName=<its name> for TLS on 443.`,
+      );
+    }
     if (settings.apiAllowedCidrs.includes('0.0.0.0/0')) {
       Annotations.of(this).addWarningV2(
         'orders:open-api-endpoint',
@@ -132,11 +139,18 @@ export class OrdersStack extends Stack {
   }
 
   private outputs(settings: Settings): void {
-    const url = `http://${this.app.loadBalancerHostname}`;
+    // With TLS, clients must use the certificate's name, which the user points at the NLB.
+    const url = settings.domainName ? `https://${settings.domainName}` : `http://${this.app.loadBalancerHostname}`;
     const ns = topology.namespace;
     const writeSecret = this.app.tokenSecrets.writeToken;
     const auth = writeSecret ? ' -H "Authorization: Bearer $TOKEN"' : '';
     new CfnOutput(this, 'LoadBalancerUrl', { description: 'order-store through its NLB', value: url });
+    if (settings.domainName) {
+      new CfnOutput(this, 'DnsRecord', {
+        description: `Point ${settings.domainName} at the NLB (in your DNS zone) before using LoadBalancerUrl`,
+        value: `${settings.domainName}. CNAME ${this.app.loadBalancerHostname}.`,
+      });
+    }
     new CfnOutput(this, 'NewOrderCommand', {
       description: writeSecret ? 'Store an order through the load balancer (after the WriteTokenCommand)' : 'Store an order through the load balancer (no token: writeToken=false)',
       value: `curl -sS -X POST${auth} -H 'Content-Type: application/json' -d '{"data":{"orderId":"curl-1"}}' ${url}/neworder`,

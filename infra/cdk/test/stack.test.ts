@@ -428,3 +428,39 @@ describe('nothing reachable that need not be (issue 30 §2)', () => {
     expect(() => principalOfCaller('arn:aws:iam::123456789012:root', lookup)).toThrow(/adminPrincipalArns/);
   });
 });
+
+describe('TLS at the edge (issue 30 §1)', () => {
+  const certificateArn = 'arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b';
+  const tls = synth({ certificateArn, domainName: 'orders.example.com', orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+  const tlsService = [...manifestsOf(tls.template).values()].flat().find((o) => o.kind === 'Service' && o.metadata.name === topology.orderStore.appId)!;
+  const warningsOf = (stack: Stack) => stack.node.metadata.filter((entry) => entry.type === 'aws:cdk:warning').map((entry) => JSON.stringify(entry.data));
+
+  test('with a certificate, the NLB listens with TLS on 443 through the Auto Mode annotations, forwarding to the app port', () => {
+    expect(tlsService.metadata.annotations).toMatchObject({
+      'service.beta.kubernetes.io/aws-load-balancer-ssl-cert': certificateArn,
+      'service.beta.kubernetes.io/aws-load-balancer-ssl-ports': '443',
+      'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing',
+    });
+    expect(tlsService.spec).toMatchObject({ ports: [{ name: 'https', port: 443, targetPort: 'http', protocol: 'TCP' }] });
+    const output = (name: string) => flatten((tls.template.findOutputs(name)[name] as { Value: unknown }).Value);
+    expect(output('LoadBalancerUrl')).toBe('https://orders.example.com');
+    expect(output('NewOrderCommand')).toContain('https://orders.example.com/neworder');
+    expect(output('DnsRecord')).toMatch(/^orders\.example\.com\. CNAME <<GetAtt:OrdersLoadBalancerAddress\w+\.Value>>\.$/);
+    expect(warningsOf(tls.stack).filter((w) => w.includes('plain HTTP'))).toEqual([]);
+  });
+
+  test('without one it stays HTTP on 80, and synth warns naming the risk to the token', () => {
+    const service = find('Service', topology.orderStore.appId);
+    expect(Object.keys(service.metadata.annotations ?? {}).filter((key) => key.includes('ssl'))).toEqual([]);
+    const plain = synth({ orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+    const warning = warningsOf(plain.stack).find((w) => w.includes('plain HTTP'));
+    expect(warning).toMatch(/write token .*cleartext.*certificateArn/);
+    expect(Object.keys(plain.template.findOutputs('DnsRecord'))).toEqual([]);
+  });
+
+  test('a certificate needs its domain name, and the other way round', () => {
+    expect(() => readSettings((key) => ({ certificateArn })[key], {})).toThrow(/domainName: expected certificateArn and domainName together/);
+    expect(() => readSettings((key) => ({ domainName: 'orders.example.com' })[key], {})).toThrow(/certificateArn/);
+    expect(() => readSettings((key) => ({ certificateArn: 'arn:aws:iam::123456789012:role/x', domainName: 'orders.example.com' })[key], {})).toThrow(/ACM certificate ARN/);
+  });
+});
