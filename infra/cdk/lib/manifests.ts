@@ -70,6 +70,31 @@ export interface Substitutions {
   readonly loadBalancerCertificateArn?: string;
   /** Replicas by Deployment name; Deployments not named keep theirs. */
   readonly replicas?: Record<string, number>;
+  /** Where the state store's redisPassword comes from instead of deploy/'s Kubernetes Secret. */
+  readonly cachePassword?: SecretReference;
+}
+
+/** A value in a Dapr secret store: the store's component name, the secret's name and its key. */
+export interface SecretReference {
+  readonly secretStore: string;
+  readonly name: string;
+  readonly key: string;
+}
+
+interface ComponentItem {
+  name: string;
+  value?: string;
+  secretKeyRef?: { name: string; key: string };
+}
+
+/** The cache user deploy/'s state store signs in as (redisUsername), and where its password comes from (redisPassword). */
+export function cacheCredentialsOf(objects: K8sObject[], stateStoreName: string): { username: string; password: { name: string; key: string } } {
+  const component = objects.find((object) => object.kind === 'Component' && object.metadata.name === stateStoreName);
+  const items = (component?.spec as { metadata?: ComponentItem[] } | undefined)?.metadata ?? [];
+  const username = items.find((item) => item.name === 'redisUsername')?.value;
+  const password = items.find((item) => item.name === 'redisPassword')?.secretKeyRef;
+  if (!username || !password) throw new Error(`deploy/ has no Component ${stateStoreName} with a redisUsername and a redisPassword secretKeyRef`);
+  return { username, password };
 }
 
 interface Container {
@@ -79,7 +104,7 @@ interface Container {
 }
 interface PodTemplate {
   metadata?: { annotations?: Record<string, string> };
-  spec: { containers: Container[] };
+  spec: { containers: Container[]; serviceAccountName?: string };
 }
 interface WorkloadSpec {
   replicas?: number;
@@ -110,11 +135,19 @@ export function substitute(objects: K8sObject[], subs: Substitutions, stateStore
       if (replicas !== undefined) spec.replicas = replicas;
     }
     if (object.kind === 'Component' && object.metadata.name === stateStoreName) {
-      const spec = object.spec as { metadata: { name: string; value?: string }[] };
+      const spec = object.spec as { metadata: ComponentItem[] };
       const host = spec.metadata.find((item) => item.name === 'redisHost');
       if (host) {
         host.value = subs.redisHost;
         redisHostSet = true;
+      }
+      if (subs.cachePassword) {
+        const password = spec.metadata.find((item) => item.name === 'redisPassword');
+        if (!password?.secretKeyRef) throw new Error(`deploy/'s Component ${stateStoreName} has no redisPassword secretKeyRef to point at ${subs.cachePassword.name}`);
+        password.secretKeyRef = { name: subs.cachePassword.name, key: subs.cachePassword.key };
+        // A component's secretKeyRefs are read from the store its auth.secretStore names (Dapr's
+        // component schema); without it, from Kubernetes Secrets.
+        (object as K8sObject & { auth?: { secretStore: string } }).auth = { secretStore: subs.cachePassword.secretStore };
       }
     }
     if (object.kind === 'Service' && (object.spec as { type?: string }).type === 'LoadBalancer') {
@@ -159,6 +192,8 @@ export interface OrdersDeployment {
   readonly allowedClientCidrs?: string[];
   /** An ACM certificate: the load balancer listens with TLS on 443. @default plain HTTP on 80 */
   readonly certificateArn?: string;
+  /** Where the cache password comes from. @default deploy/'s Kubernetes Secret */
+  readonly cachePassword?: SecretReference;
   /** @default 2 */
   readonly orderStoreReplicas?: number;
   /** @default 1 */
@@ -181,6 +216,7 @@ export function ordersManifests(deployment: OrdersDeployment, dir: string = DEPL
       redisHost: deployment.cacheEndpoint,
       loadBalancerSourceRanges: deployment.allowedClientCidrs ?? ['0.0.0.0/0'],
       ...(deployment.certificateArn ? { loadBalancerCertificateArn: deployment.certificateArn } : {}),
+      ...(deployment.cachePassword ? { cachePassword: deployment.cachePassword } : {}),
       replicas: {
         [topology.orderStore.appId]: deployment.orderStoreReplicas ?? 2,
         [topology.orderGenerator.appId]: deployment.orderGeneratorReplicas ?? 1,

@@ -5,6 +5,7 @@ import { Cache } from './cache';
 import { Cluster } from './cluster';
 import { DaprControlPlane } from './dapr-control-plane';
 import { ownLambdaLogGroups } from './lambda-log-groups';
+import { cacheCredentialsOf, loadDeployDir } from './manifests';
 import { Network } from './network';
 import { suppressNagFindings } from './nag-suppressions';
 import { ORDER_TRACE_QUERY } from './observability/collector-manifests';
@@ -57,7 +58,9 @@ export class OrdersStack extends Stack {
     // whole network first. It also means the network outlives the cluster on delete.
     this.cluster.cluster.node.addDependency(this.network.vpc);
 
+    const deployObjects = loadDeployDir().files.flatMap((file) => file.objects);
     this.cache = new Cache(this, 'Cache', {
+      clientUserName: cacheCredentialsOf(deployObjects, topology.stateStore).username,
       vpc: this.network.vpc,
       clientSecurityGroup: this.cluster.securityGroup,
       name: `${settings.clusterName.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 34)}-state`,
@@ -99,6 +102,7 @@ export class OrdersStack extends Stack {
       ...optional('orderGeneratorImage', image(settings.orderGeneratorImage)),
       allowedClientCidrs: settings.allowedClientCidrs,
       ...optional('certificateArn', settings.certificateArn),
+      cachePasswordSecret: this.cache.password,
       orderStoreReplicas: settings.orderStoreReplicas,
       orderGeneratorReplicas: settings.orderGeneratorReplicas,
       writeToken: settings.writeToken,
