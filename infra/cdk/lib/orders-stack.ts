@@ -112,8 +112,11 @@ export class OrdersStack extends Stack {
       cluster: this.cluster.cluster,
       clusterName: settings.clusterName,
       cacheName: this.cache.cache.ref,
+      cacheMaxEcpuPerSecond: settings.cacheMaxEcpuPerSecond,
+      ...optional('alarmEmail', settings.alarmEmail),
       dependsOn: [this.app.namespace],
       logRetention: retention,
+      daprNamespace: this.dapr.namespace,
     });
     // The collector's Service exists before the first Pod sends it a span or a scrape is due.
     this.app.workloads.node.addDependency(this.observability.collector);

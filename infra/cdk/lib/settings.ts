@@ -84,7 +84,9 @@ export const settingsSchema = z
     cacheMaxDataStorageGb: contextSetting.integer(1, 1, 5000),
     /** Upper bound on the cache's ElastiCache Processing Units per second: a cost ceiling. */
     cacheMaxEcpuPerSecond: contextSetting.integer(5000, 1000, 15_000_000),
-    /** Days to keep control-plane and VPC flow logs. */
+    /** Where the CloudWatch alarms send email (an SNS subscription to confirm); unset, they only show in the console. */
+    alarmEmail: contextSetting.text(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'expected an email address'),
+    /** Days to keep control-plane, container and VPC flow logs. */
     logRetentionDays: contextSetting.oneOf(7, RETENTION_DAYS),
   })
   .superRefine((settings, check) => {

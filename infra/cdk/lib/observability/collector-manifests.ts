@@ -59,7 +59,15 @@ export interface CollectorSettings {
   readonly region: string;
   /** The log group the awsemf exporter writes metric events to (the stack creates it). */
   readonly metricsLogGroupName: string;
+  /** The Dapr control plane's namespace, where Sentry's metrics are scraped. @default 'dapr-system' */
+  readonly daprNamespace?: string;
 }
+
+/**
+ * Sentry's Pods, as the Dapr chart labels them (`app: dapr-sentry`), and the port its metrics are
+ * on (global.prometheus.port, 9090 by default, in charts/dapr/values.yaml at v1.18.2).
+ */
+export const SENTRY_METRICS = { podLabel: 'dapr-sentry', port: 9090 } as const;
 
 /** Dimension sets of each exported metric; a metric not declared here is not sent (CloudWatch bills per metric). */
 export const EXPORTED_METRICS: ReadonlyArray<{ metrics: string[]; dimensions: string[][] }> = [
@@ -82,6 +90,9 @@ export const EXPORTED_METRICS: ReadonlyArray<{ metrics: string[]; dimensions: st
   // activation of the circuit-breaker policy with status "open" is a breaker opening.
   { metrics: ['dapr_resiliency_activations_total'], dimensions: [['app_id', 'policy', 'status']] },
   { metrics: ['process_resident_memory_bytes'], dimensions: [['app', 'container']] },
+  // When Sentry's issuing certificate expires, in Unix seconds (dapr/pkg/sentry/monitoring/metrics.go
+  // at v1.18.2): what the mTLS-expiry alarm counts down to.
+  { metrics: ['dapr_sentry_issuercert_expiry_timestamp'], dimensions: [[]] },
 ];
 
 /** Prometheus scrape jobs over the orders namespace's pods: the apps' metrics port, the sidecars' dapr-metrics port. */
@@ -104,6 +115,7 @@ function scrapeJob(jobName: string, container: string, portName: string) {
 
 /** The collector's own configuration, as the ConfigMap carries it. */
 export function collectorConfig(settings: CollectorSettings): Record<string, unknown> {
+  const daprNamespace = settings.daprNamespace ?? 'dapr-system';
   return {
     extensions: { health_check: { endpoint: `0.0.0.0:${COLLECTOR.healthPort}` } },
     receivers: {
@@ -116,6 +128,15 @@ export function collectorConfig(settings: CollectorSettings): Record<string, unk
             scrapeJob('orders-apps', `${topology.orderStore.appId}|${topology.orderGenerator.appId}`, 'metrics'),
             // Dapr's injector names the sidecar's metrics port dapr-metrics (9090): dapr/pkg/injector/consts/consts.go at v1.18.2.
             scrapeJob('dapr-sidecars', SIDECAR_CONTAINER, 'dapr-metrics'),
+            {
+              job_name: 'dapr-sentry',
+              scrape_interval: '60s',
+              kubernetes_sd_configs: [{ role: 'pod', namespaces: { names: [daprNamespace] } }],
+              relabel_configs: [
+                { source_labels: ['__meta_kubernetes_pod_label_app'], regex: SENTRY_METRICS.podLabel, action: 'keep' },
+                { source_labels: ['__meta_kubernetes_pod_container_port_number'], regex: String(SENTRY_METRICS.port), action: 'keep' },
+              ],
+            },
           ],
         },
       },
@@ -152,6 +173,7 @@ export function collectorConfig(settings: CollectorSettings): Record<string, unk
 /** The collector's ServiceAccount, RBAC for pod discovery, ConfigMap, Deployment and Service. */
 export function collectorManifests(settings: CollectorSettings): K8sObject[] {
   const namespace = topology.namespace;
+  const daprNamespace = settings.daprNamespace ?? 'dapr-system';
   const labels = { 'app.kubernetes.io/name': COLLECTOR.name, 'app.kubernetes.io/part-of': 'orders' };
   const metadata = (name: string) => ({ name, namespace, labels });
   return [
@@ -167,6 +189,20 @@ export function collectorManifests(settings: CollectorSettings): K8sObject[] {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
       metadata: metadata(`${COLLECTOR.name}-pod-discovery`),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${COLLECTOR.name}-pod-discovery` },
+      subjects: [{ kind: 'ServiceAccount', name: COLLECTOR.serviceAccount, namespace }],
+    },
+    // The same, in Dapr's namespace, for Sentry's certificate-expiry metric.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { ...metadata(`${COLLECTOR.name}-pod-discovery`), namespace: daprNamespace },
+      rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { ...metadata(`${COLLECTOR.name}-pod-discovery`), namespace: daprNamespace },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${COLLECTOR.name}-pod-discovery` },
       subjects: [{ kind: 'ServiceAccount', name: COLLECTOR.serviceAccount, namespace }],
     },
