@@ -72,6 +72,41 @@ export interface Substitutions {
   readonly replicas?: Record<string, number>;
   /** Where the state store's redisPassword comes from instead of deploy/'s Kubernetes Secret. */
   readonly cachePassword?: SecretReference;
+  /**
+   * What the NetworkPolicies' `0.0.0.0/0` blocks become: the load balancer's subnets (the allow
+   * into order-store's app port) and the cache's (the allow out to 6379/6380).
+   */
+  readonly networkPolicyCidrs?: { readonly loadBalancer: string[]; readonly cache: string[] };
+}
+
+interface PolicyPeer {
+  ipBlock?: { cidr: string };
+}
+interface PolicyRule {
+  from?: PolicyPeer[];
+  to?: PolicyPeer[];
+  ports?: { port?: number | string }[];
+}
+
+/** The cache's ports, as the allow out to the cache names them (network-policies.yaml). */
+const CACHE_PORT = 6379;
+
+/**
+ * Narrows each NetworkPolicy rule open to `0.0.0.0/0`: on the cache's port, to the cache's CIDRs;
+ * on order-store's app port, to the load balancer's. Returns how many rules it narrowed, by kind.
+ */
+function narrowPolicyCidrs(object: K8sObject, cidrs: { loadBalancer: string[]; cache: string[] }, narrowed: Set<string>): void {
+  const spec = object.spec as { ingress?: PolicyRule[]; egress?: PolicyRule[] };
+  for (const rule of [...(spec.ingress ?? []), ...(spec.egress ?? [])]) {
+    const peers = rule.from ?? rule.to ?? [];
+    const open = peers.findIndex((peer) => peer.ipBlock?.cidr === '0.0.0.0/0');
+    if (open < 0) continue;
+    const ports = (rule.ports ?? []).map((p) => Number(p.port));
+    const kind = ports.includes(CACHE_PORT) ? 'cache' : ports.includes(topology.orderStore.port) ? 'loadBalancer' : undefined;
+    if (!kind) throw new Error(`NetworkPolicy ${object.metadata.name}: a rule open to 0.0.0.0/0 on ports ${ports.join(', ')} is neither the cache's nor order-store's`);
+    peers.splice(open, 1, ...cidrs[kind].map((cidr) => ({ ipBlock: { cidr } })));
+    narrowed.add(kind);
+  }
 }
 
 /** A value in a Dapr secret store: the store's component name, the secret's name and its key. */
@@ -119,6 +154,7 @@ export function substitute(objects: K8sObject[], subs: Substitutions, stateStore
   const copies = objects.map((object) => structuredClone(object));
   const unusedImages = new Set(Object.keys(subs.images));
   let redisHostSet = false;
+  const narrowed = new Set<string>();
 
   for (const object of copies) {
     if (object.kind === 'Deployment') {
@@ -150,6 +186,7 @@ export function substitute(objects: K8sObject[], subs: Substitutions, stateStore
         (object as K8sObject & { auth?: { secretStore: string } }).auth = { secretStore: subs.cachePassword.secretStore };
       }
     }
+    if (object.kind === 'NetworkPolicy' && subs.networkPolicyCidrs) narrowPolicyCidrs(object, subs.networkPolicyCidrs, narrowed);
     if (object.kind === 'Service' && (object.spec as { type?: string }).type === 'LoadBalancer') {
       (object.spec as { loadBalancerSourceRanges?: string[] }).loadBalancerSourceRanges = [...subs.loadBalancerSourceRanges];
       if (subs.loadBalancerCertificateArn) terminateTls(object, subs.loadBalancerCertificateArn);
@@ -158,6 +195,7 @@ export function substitute(objects: K8sObject[], subs: Substitutions, stateStore
 
   if (unusedImages.size > 0) throw new Error(`no container in deploy/ uses image(s) ${[...unusedImages].join(', ')}`);
   if (!redisHostSet) throw new Error(`deploy/ has no Component ${stateStoreName} with a redisHost to point at the cache`);
+  if (subs.networkPolicyCidrs && narrowed.size !== 2) throw new Error(`deploy/'s NetworkPolicies have no rule open to 0.0.0.0/0 for ${['loadBalancer', 'cache'].filter((k) => !narrowed.has(k)).join(' and ')}`);
   return copies;
 }
 
@@ -194,6 +232,8 @@ export interface OrdersDeployment {
   readonly certificateArn?: string;
   /** Where the cache password comes from. @default deploy/'s Kubernetes Secret */
   readonly cachePassword?: SecretReference;
+  /** The load balancer's and the cache's subnet CIDRs, for the NetworkPolicies. @default 0.0.0.0/0 as deploy/ has it */
+  readonly networkPolicyCidrs?: { readonly loadBalancer: string[]; readonly cache: string[] };
   /** @default 2 */
   readonly orderStoreReplicas?: number;
   /** @default 1 */
@@ -217,6 +257,7 @@ export function ordersManifests(deployment: OrdersDeployment, dir: string = DEPL
       loadBalancerSourceRanges: deployment.allowedClientCidrs ?? ['0.0.0.0/0'],
       ...(deployment.certificateArn ? { loadBalancerCertificateArn: deployment.certificateArn } : {}),
       ...(deployment.cachePassword ? { cachePassword: deployment.cachePassword } : {}),
+      ...(deployment.networkPolicyCidrs ? { networkPolicyCidrs: deployment.networkPolicyCidrs } : {}),
       replicas: {
         [topology.orderStore.appId]: deployment.orderStoreReplicas ?? 2,
         [topology.orderGenerator.appId]: deployment.orderGeneratorReplicas ?? 1,

@@ -54,6 +54,13 @@ export interface OrdersAppProps {
    */
   readonly cachePasswordSecret?: secretsmanager.ISecret;
   /**
+   * The load balancer's and the cache's subnet CIDRs, which deploy/'s NetworkPolicies admit.
+   * @default 0.0.0.0/0, as deploy/ has it
+   */
+  readonly networkPolicyCidrs?: { readonly loadBalancer: string[]; readonly cache: string[] };
+  /** What must exist before the workloads, and so their NetworkPolicies, apply: the policy enforcement. */
+  readonly workloadsDependOn?: IDependable[];
+  /**
    * order-store replicas.
    * @default 2
    */
@@ -114,6 +121,7 @@ export class OrdersApp extends Construct {
         cacheEndpoint: props.cacheEndpoint,
         // Dapr's AWS Secrets Manager store answers a secret's name (or ARN) with a map of that
         // one key to its string (components-contrib secretstores/aws/secretmanager, GetSecret).
+        ...(props.networkPolicyCidrs ? { networkPolicyCidrs: props.networkPolicyCidrs } : {}),
         ...(passwordSecret
           ? { cachePassword: { secretStore: CACHE_SECRET_STORE, name: passwordSecret.secretArn, key: passwordSecret.secretArn } }
           : {}),
@@ -155,6 +163,7 @@ export class OrdersApp extends Construct {
     // Identity credentials only if the association exists when they start.
     workloads.node.addDependency(dapr, tokens);
     if (this.podIdentityAssociation) workloads.node.addDependency(this.podIdentityAssociation);
+    for (const dependency of props.workloadsDependOn ?? []) workloads.node.addDependency(dependency);
     this.workloads = workloads;
 
     // Deletion order, the reverse of creation in CloudFormation, is what keeps `cdk destroy`

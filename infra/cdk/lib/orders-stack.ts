@@ -7,6 +7,7 @@ import { DaprControlPlane } from './dapr-control-plane';
 import { ownLambdaLogGroups } from './lambda-log-groups';
 import { cacheCredentialsOf, loadDeployDir } from './manifests';
 import { Network } from './network';
+import { NetworkPolicyEnforcement } from './network-policy';
 import { suppressNagFindings } from './nag-suppressions';
 import { ORDER_TRACE_QUERY } from './observability/collector-manifests';
 import { Observability } from './observability/observability';
@@ -93,6 +94,7 @@ export class OrdersStack extends Stack {
     // Its namespace, and the scheduler's volumes in it, go before the check.
     this.dapr.prerequisites.node.addDependency(this.teardownCheck);
 
+    const networkPolicies = new NetworkPolicyEnforcement(this, 'NetworkPolicies', { cluster: this.cluster.cluster });
     const image = (uri: string | undefined): AppImage | undefined => (uri ? { uri } : undefined);
     this.app = new OrdersApp(this, 'Orders', {
       cluster: this.cluster.cluster,
@@ -103,6 +105,12 @@ export class OrdersStack extends Stack {
       allowedClientCidrs: settings.allowedClientCidrs,
       ...optional('certificateArn', settings.certificateArn),
       cachePasswordSecret: this.cache.password,
+      // The NLB's addresses are in the public subnets, the cache's endpoints in the private ones.
+      networkPolicyCidrs: {
+        loadBalancer: this.network.vpc.publicSubnets.map((subnet) => subnet.ipv4CidrBlock),
+        cache: this.network.vpc.privateSubnets.map((subnet) => subnet.ipv4CidrBlock),
+      },
+      workloadsDependOn: [networkPolicies.manifest],
       orderStoreReplicas: settings.orderStoreReplicas,
       orderGeneratorReplicas: settings.orderGeneratorReplicas,
       writeToken: settings.writeToken,

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import Ajv, { type AnySchema } from 'ajv';
 import * as apps from 'kubernetes-models/apps/v1';
 import * as core from 'kubernetes-models/v1';
+import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { DEPLOY_DIR, type K8sObject, loadDeployDir, parseManifest, substitute, tokenSecretsOf } from '../../../infra/cdk/lib/manifests';
@@ -42,6 +43,7 @@ const builtIn: Record<string, (object: K8sObject) => { validate(): void }> = {
   'v1/Service': (o) => new core.Service(o),
   'apps/v1/Deployment': (o) => new apps.Deployment(o),
   'policy/v1/PodDisruptionBudget': (o) => new policy.PodDisruptionBudget(o),
+  'networking.k8s.io/v1/NetworkPolicy': (o) => new networking.NetworkPolicy(o),
 };
 
 describe('Kubernetes API schemas', () => {
