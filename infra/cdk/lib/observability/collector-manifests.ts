@@ -43,8 +43,9 @@ export function xrayAnnotationKey(attribute: string): string {
 /**
  * The X-Ray filter expression that finds one order's traces. A key with a dot is written in
  * brackets, `annotation[key]`, as X-Ray's filter expressions take such keys
- * (https://docs.aws.amazon.com/xray/latest/devguide/xray-console-filters.html); `annotation.order.id`
- * would read as a key `order` and fail.
+ * (https://docs.aws.amazon.com/xray/latest/devguide/xray-console-filters.html), as AWS's own
+ * Application Signals queries write `annotation[aws.local.operation]`; `annotation.order.id` would
+ * read as a key `order`.
  */
 export const ORDER_TRACE_QUERY = (orderId: string): string => `annotation[${xrayAnnotationKey('order.id')}] = "${orderId}"`;
 
