@@ -8,6 +8,8 @@ cd "$root"
 # shellcheck source=node-env.sh
 source dev/node-env.sh
 bash proving-ground/bootstrap.sh
+# Where `pip install --user` (bootstrap.sh) puts cfn-lint.
+export PATH="$PATH:$HOME/.local/bin"
 echo "[test] building (tsc -b, the apps' bundles) and type-checking" >&2
 npm run --silent build
 npx tsc -p tsconfig.check.json

@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   say('try: curl -i -X POST localhost:3000/neworder -H "content-type: application/json" -d \'{"data":{"orderId":"42"}}\'');
   say('     curl localhost:3000/order');
   say('     npm run trace -- 42                (that order\'s trace: both apps, both sidecars)');
-  say(`     curl localhost:3000/metrics        (Prometheus metrics; the sidecars' on 9091 and 9092; Ctrl-C stops everything)`);
+  say(`     curl localhost:3000/metrics        (Prometheus metrics, on the app port here, METRICS_PORT on EKS; the sidecars' on 9091 and 9092; Ctrl-C stops everything)`);
 
   let stopping = false;
   const stop = () => {

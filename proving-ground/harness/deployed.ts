@@ -33,8 +33,11 @@ export function deployedEnv(app: DeployedApp, root = repoRoot): Record<string, s
   return { ...env };
 }
 
-/** Settings that name cluster addresses; whoever runs an app here says where its spans go instead. */
-const CLUSTER_ONLY = new Set(['OTEL_EXPORTER_OTLP_ENDPOINT']);
+/**
+ * Settings that name cluster addresses or a Pod's own ports: whoever runs an app here says where
+ * its spans go, and its metrics stay on its app port (several apps share this host's ports).
+ */
+const CLUSTER_ONLY = new Set(['OTEL_EXPORTER_OTLP_ENDPOINT', 'METRICS_PORT']);
 
 function readDeployedEnv(app: DeployedApp, file: string): Record<string, string> {
   const deployment = parseAllDocuments(readFileSync(file, 'utf8'))

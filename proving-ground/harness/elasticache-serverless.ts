@@ -11,11 +11,15 @@
  * Two ways of refusing, because Redis has two:
  * - `rename-command X ""` removes a whole command from a node's command table: a client gets
  *   `ERR unknown command`, as the issue that found WAIT saw. It is the default here.
- * - An ACL rule on the `default` user, for what rename-command cannot express: a subcommand
+ * - An ACL rule on the client user, for what rename-command cannot express: a subcommand
  *   (CLUSTER MEET but not CLUSTER SLOTS), or a command the stand-in itself needs. The replicas
  *   sync with PSYNC, and the harness reads CONFIG and builds the cluster with CLUSTER ADDSLOTS, as
  *   ElastiCache's own control plane does; they do that as a user of their own (STAND_IN_ADMIN).
  *   Clients get `NOPERM` instead of `ERR unknown command`; either way the command does not run.
+ *
+ * Who may sign in is the CDK app's user group (infra/cdk/lib/cache.ts): one client user with a
+ * password and that user's access string, and no `default` user, so a client that does not sign
+ * in as it (no password, or a wrong one) is refused. Here the `default` user is off.
  */
 
 /**
@@ -83,18 +87,28 @@ const versionAtLeast = (version: string, since: string) => {
   return true;
 };
 
-/** redis-server arguments that make a node of a given Redis version refuse what a serverless cache refuses. */
-export function serverlessRestrictions(redisVersion: string, adminPassword: string): string[] {
+/** The cache's one client user, as the CDK app creates it: its name, password and access string. */
+export interface CacheClientUser {
+  readonly username: string;
+  readonly password: string;
+  /** ElastiCache's access string, which is Redis ACL rules (clientAccessString in infra/cdk/lib/cache.ts). */
+  readonly accessString: string;
+}
+
+/** redis-server arguments that make a node of a given Redis version refuse what a serverless cache refuses, and admit only `client`. */
+export function serverlessRestrictions(redisVersion: string, adminPassword: string, client: CacheClientUser): string[] {
   const removed = REMOVED_COMMANDS.filter(({ since }) => !since || versionAtLeast(redisVersion, since));
   const clientRules = [
-    'on', 'nopass', '~*', '&*', '+@all',
+    ...client.accessString.split(' '),
+    `>${client.password}`,
     ...DENIED_TO_CLIENTS.map((name) => `-${name}`),
     '-cluster', ...SUPPORTED_CLUSTER_SUBCOMMANDS.map((sub) => `+cluster|${sub}`),
   ];
   return [
     ...removed.flatMap(({ name }) => ['--rename-command', name, '']),
     // One argument each: redis-server quotes an argument that holds spaces as a single token.
-    '--user', 'default', ...clientRules,
+    '--user', 'default', 'off', 'resetpass', '-@all',
+    '--user', client.username, ...clientRules,
     '--user', STAND_IN_ADMIN, 'on', `>${adminPassword}`, '~*', '&*', '+@all',
     // A replica authenticates to its primary as this user, which may PSYNC.
     '--masteruser', STAND_IN_ADMIN,

@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { STAND_IN_ADMIN, serverlessRestrictions } from './elasticache-serverless';
+import { topology } from '@orders/common';
+import { clientAccessString } from '../../infra/cdk/lib/cache';
+import { cacheCredentialsOf, DEPLOY_DIR, parseManifest } from '../../infra/cdk/lib/manifests';
+import { type CacheClientUser, STAND_IN_ADMIN, serverlessRestrictions } from './elasticache-serverless';
 import type { NetworkNamespace } from './kubernetes/netns';
 import { type Proc, awaitReady, freePort, startProcess, waitFor } from '../../dev/src/processes';
 
@@ -30,8 +33,10 @@ export interface RedisTlsCluster {
   address: string;
   /** The address the nodes listen on: 127.0.0.1, or the network namespace's. */
   host: string;
-  /** redis-cli over TLS to one node as a client, where the nodes are (inside the namespace, if any). */
+  /** redis-cli over TLS to one node as the client user, where the nodes are (inside the namespace, if any). */
   cli(port: number, args: string[], timeoutMs?: number): Promise<string>;
+  /** The one user clients may sign in as (deploy/statestore.yaml's redisUsername), with its password. */
+  client: CacheClientUser;
   /** The CA that signed the servers' certificate (PEM file); clients must trust it. Removed by stop(). */
   caPath: string;
   dir: string;
@@ -77,9 +82,16 @@ async function makeCertificates(dir: string, host: string): Promise<{ caPath: st
   return { caPath, certPath, keyPath };
 }
 
-/** redis-cli over TLS to one node, as a client (the default user); resolves with its stdout. */
-export async function tlsCli(port: number, caPath: string, args: string[], timeoutMs = 5_000, network?: NetworkNamespace): Promise<string> {
-  const argv = ['--tls', '--cacert', caPath, '-h', network?.address ?? '127.0.0.1', '-p', String(port), ...args];
+/** Credentials for redis-cli: none is the `default` user. */
+export interface CliUser {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** redis-cli over TLS to one node, as `user` or else unauthenticated (the default user); resolves with its stdout. */
+export async function tlsCli(port: number, caPath: string, args: string[], timeoutMs = 5_000, network?: NetworkNamespace, user?: CliUser): Promise<string> {
+  const auth = user ? ['--user', user.username, '--pass', user.password, '--no-auth-warning'] : [];
+  const argv = ['--tls', '--cacert', caPath, '-h', network?.address ?? '127.0.0.1', '-p', String(port), ...auth, ...args];
   if (network) return (await network.exec('redis-cli', argv, { timeoutMs })).stdout;
   const { stdout } = await run('redis-cli', argv, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   return stdout;
@@ -100,9 +112,11 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
   const dir = mkdtempSync(join(tmpdir(), 'orders-redis-cluster-'));
   const { caPath, certPath, keyPath } = await makeCertificates(dir, host);
   const adminPassword = randomBytes(16).toString('hex');
-  const restrictions = serverlessRestrictions(await redisVersion(), adminPassword);
-  const cli = (port: number, args: string[], timeoutMs = 5_000) => tlsCli(port, caPath, args, timeoutMs, network);
-  const adminCli = (port: number, args: string[]) => cli(port, ['--user', STAND_IN_ADMIN, '--pass', adminPassword, '--no-auth-warning', ...args]);
+  const username = cacheCredentialsOf(parseManifest(join(DEPLOY_DIR, 'statestore.yaml')), topology.stateStore).username;
+  const client: CacheClientUser = { username, password: randomBytes(24).toString('hex'), accessString: clientAccessString(username) };
+  const restrictions = serverlessRestrictions(await redisVersion(), adminPassword, client);
+  const cli = (port: number, args: string[], timeoutMs = 5_000) => tlsCli(port, caPath, args, timeoutMs, network, client);
+  const adminCli = (port: number, args: string[]) => tlsCli(port, caPath, args, 5_000, network, { username: STAND_IN_ADMIN, password: adminPassword });
   const answersPing = (port: number) => cli(port, ['PING'], 2_000).then((out) => out.trim() === 'PONG', () => false);
   const clusterOk = (port: number) => cli(port, ['CLUSTER', 'INFO'], 2_000).then((out) => /cluster_state:ok/.test(out), () => false);
   const procs: Proc[] = [];
@@ -126,8 +140,8 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
         '--cluster-port', String(busPort),
         // Pods reach it at the namespace's address; redis-cli in there may use either.
         '--bind', ...(host === '127.0.0.1' ? [host] : [host, '127.0.0.1']),
-        // Like a serverless cache with no user group: the default user, no password, reachable
-        // from the cluster's network only (here, a namespace with no way in from outside).
+        // Reachable from the cluster's network (here, a namespace with no way in from outside);
+        // the default user is off, so protected mode, which guards a passwordless default user, is moot.
         ...(host === '127.0.0.1' ? [] : ['--protected-mode', 'no']),
         '--dir', nodeDir,
         '--tls-cert-file', certPath,
@@ -179,9 +193,24 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
       }, 30_000, procs[ports.indexOf(port)]);
     }
     const replicaPorts = ports.filter((port) => !primaries.includes(port));
-    return { ports: primaries, replicaPorts, address: `${host}:${primaries[0]}`, host, cli, caPath, dir, procs, adminCli, stop };
+    return { ports: primaries, replicaPorts, address: `${host}:${primaries[0]}`, host, cli, client, caPath, dir, procs, adminCli, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/**
+ * Every key of one node matching a pattern, by SCAN: KEYS is @dangerous, which the client user,
+ * like ElastiCache's (clientAccessString in infra/cdk/lib/cache.ts), may not run.
+ */
+export async function scanKeys(node: { scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]> }, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
 }

@@ -1,10 +1,11 @@
-import { parseSettings, setting, sidecarSettings, topology, tracingSettings } from '@orders/common';
+import { metricsSettings, parseSettings, setting, sidecarSettings, topology, tracingSettings } from '@orders/common';
 import { ORDER_STORE_APP_ID } from '@orders/contract';
 
 /** Every setting is an environment variable with a default; see the README's table. */
 export const generatorSettings = {
   /** Serves GET /healthz and /readyz for Kubernetes probes; the generator takes no other inbound traffic. */
   PORT: setting.port(topology.orderGenerator.port),
+  ...metricsSettings,
   ...sidecarSettings,
   ...tracingSettings,
   ORDER_STORE_APP_ID: setting.daprName(ORDER_STORE_APP_ID),

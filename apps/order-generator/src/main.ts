@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { DaprSidecar, METRICS_PATH, createLogger, exitOnSettingsError, listenOrExit, serveMetrics, startTracing } from '@orders/common';
+import { DaprSidecar, METRICS_PATH, createLogger, createMetricsServer, exitOnSettingsError, listenOrExit, serveMetrics, startTracing } from '@orders/common';
 import { NEW_ORDER_METHOD, ORDER_GENERATOR_APP_ID } from '@orders/contract';
 import { type GeneratorConfig, loadGeneratorConfig } from './config';
 import { generatorMetrics } from './metrics';
@@ -31,7 +31,7 @@ async function main(config: GeneratorConfig): Promise<void> {
 
   // Liveness for Kubernetes, and the pipeline's counters for operators, Prometheus and the benchmark.
   const health = createServer((req, res) => {
-    if (req.url === METRICS_PATH) return void serveMetrics(metrics.registry, req, res);
+    if (req.url === METRICS_PATH && config.METRICS_PORT === undefined) return void serveMetrics(metrics.registry, req, res);
     const body = req.url === '/healthz' ? { status: 'ok' } : req.url === '/stats' ? pipeline.snapshot() : undefined;
     // Readiness: asks the sidecar (readiness.ts).
     if (req.url === '/readyz') {
@@ -44,6 +44,7 @@ async function main(config: GeneratorConfig): Promise<void> {
     res.end(JSON.stringify(body ?? { error: { code: 'not_found', message: 'no such route', details: [] } }));
   });
   listenOrExit(health, config.PORT, logger);
+  if (config.METRICS_PORT !== undefined) listenOrExit(createMetricsServer(metrics.registry), config.METRICS_PORT, logger, undefined, 'METRICS_PORT');
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,4 +1,4 @@
-import { parseSettings, setting, sidecarSettings, topology, tracingSettings } from '@orders/common';
+import { metricsSettings, parseSettings, setting, sidecarSettings, topology, tracingSettings } from '@orders/common';
 import { z } from 'zod';
 
 const secret = z.string().min(16, 'expected at least 16 characters').optional();
@@ -6,6 +6,7 @@ const secret = z.string().min(16, 'expected at least 16 characters').optional();
 /** Every setting is an environment variable with a default; see the README's table. */
 export const storeSettings = {
   PORT: setting.port(topology.orderStore.port),
+  ...metricsSettings,
   ...sidecarSettings,
   ...tracingSettings,
   STATESTORE_NAME: setting.daprName(topology.stateStore),

@@ -1,4 +1,4 @@
-import { DaprSidecar, createLogger, exitOnSettingsError, listenOrExit, startTracing } from '@orders/common';
+import { DaprSidecar, createLogger, createMetricsServer, exitOnSettingsError, listenOrExit, startTracing } from '@orders/common';
 import { ORDER_STORE_APP_ID } from '@orders/contract';
 import { type StoreConfig, loadStoreConfig } from './config';
 import { storeMetrics } from './metrics';
@@ -23,6 +23,9 @@ function main(config: StoreConfig): void {
   );
   const server = createOrderStoreServer({ book, ping: () => state.ping(), config, logger, metrics });
   listenOrExit(server, config.PORT, logger, () => logger.info({ port: config.PORT }, 'order-store listening'));
+  // With METRICS_PORT, the metrics are off the port a load balancer publishes (deploy/order-store.yaml).
+  const metricsServer = config.METRICS_PORT === undefined ? undefined : createMetricsServer(metrics.registry);
+  if (metricsServer && config.METRICS_PORT !== undefined) listenOrExit(metricsServer, config.METRICS_PORT, logger, undefined, 'METRICS_PORT');
   // Node's own limits are the backstop behind the JSON 408 of BODY_TIMEOUT_MS.
   server.requestTimeout = config.BODY_TIMEOUT_MS + 5_000;
   server.headersTimeout = 5_000;
@@ -40,6 +43,7 @@ function main(config: StoreConfig): void {
     // close() ends the connections idle now, but a keep-alive connection whose request is in
     // flight stays open after its answer (for keepAliveTimeout): end each as it falls idle.
     const idleSweep = setInterval(() => server.closeIdleConnections(), 50).unref();
+    metricsServer?.close();
     server.close(() => {
       clearTimeout(deadline);
       clearInterval(idleSweep);

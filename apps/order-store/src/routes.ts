@@ -18,6 +18,8 @@ export interface RoutesConfig {
   WRITE_TOKEN?: string | undefined;
   APP_API_TOKEN?: string | undefined;
   PROTECT_READS: boolean;
+  /** Set: GET /metrics is served there (main.ts), not on this server. */
+  METRICS_PORT?: number | undefined;
 }
 
 export interface AppDependencies {
@@ -49,7 +51,7 @@ export function createOrderStoreServer(dependencies: AppDependencies): Server {
   const app = createApp(dependencies, newOrder);
   return createServer((req, res) => {
     if (req.method === 'POST' && req.url === NEW_ORDER_PATH) newOrder(req, res);
-    else if (req.method === 'GET' && req.url === METRICS_PATH) void serveMetrics(metrics.registry, req, res);
+    else if (req.method === 'GET' && req.url === METRICS_PATH && dependencies.config.METRICS_PORT === undefined) void serveMetrics(metrics.registry, req, res);
     else app(req, res);
   });
 }
@@ -177,11 +179,13 @@ function orderIdFirst({ orderId, ...rest }: StoredOrder): StoredOrder {
 }
 
 /**
- * Writes need a credential as soon as one is configured: the bearer token for callers from
+ * Writes need a credential when a write token is configured: the bearer token for callers from
  * outside, or Dapr's app API token, which the store's own sidecar adds to every call it forwards.
+ * Without a write token, writes from outside are open by choice (`-c writeToken=false` on EKS), so
+ * the app API token alone guards nothing and is not asked for.
  */
 function credentialCheck({ WRITE_TOKEN, APP_API_TOKEN }: RoutesConfig): (req: IncomingMessage) => void {
-  if (!WRITE_TOKEN && !APP_API_TOKEN) return () => {};
+  if (!WRITE_TOKEN) return () => {};
   return (req) => {
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const viaSidecar = req.headers['dapr-api-token'];

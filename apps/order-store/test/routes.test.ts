@@ -2,6 +2,8 @@ import { expect } from '@jest/globals';
 import { type AddressInfo, connect } from 'node:net';
 import type { Server } from 'node:http';
 import pino from 'pino';
+import { createMetricsServer } from '@orders/common';
+import { storeMetrics } from '../src/metrics';
 import { OrderBook } from '../src/orders';
 import { type RoutesConfig, createOrderStoreServer } from '../src/routes';
 import { MemoryOrderState } from './memory-state';
@@ -108,6 +110,32 @@ describe('order-store routes', () => {
     expect((await post({ 'dapr-api-token': 'w'.repeat(32) }, '3')).status).toBe(401);
     expect(app.state.orders.size).toBe(2);
     expect((await fetch(`${app.url}/order`)).status).toBe(200);
+  });
+
+  test('without a write token, writes from outside need no credential even with the app API token set (writeToken=false)', async () => {
+    app = await serve({ ...open, APP_API_TOKEN: 'a'.repeat(32) });
+    const res = await fetch(`${app.url}/neworder`, { method: 'POST', headers: json, body: JSON.stringify({ data: { orderId: 'open-1' } }) });
+    expect(res.status).toBe(201);
+    expect(app.state.orders.size).toBe(1);
+  });
+
+  test('with METRICS_PORT, the app port (behind the load balancer) does not serve /metrics; the metrics server does', async () => {
+    app = await serve({ ...open, METRICS_PORT: 9464 });
+    expect((await fetch(`${app.url}/metrics`)).status).toBe(404);
+    const metricsServer = createMetricsServer(storeMetrics().registry);
+    await new Promise<void>((resolve) => metricsServer.listen(0, '127.0.0.1', resolve));
+    const metricsUrl = `http://127.0.0.1:${(metricsServer.address() as AddressInfo).port}`;
+    try {
+      const scraped = await fetch(`${metricsUrl}/metrics`);
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toContain('order_store_orders_total');
+      expect((await fetch(`${metricsUrl}/neworder`, { method: 'POST', headers: json, body: '{}' })).status).toBe(404);
+    } finally {
+      await new Promise((resolve) => metricsServer.close(resolve));
+    }
+    await app.close();
+    app = await serve(open);
+    expect((await fetch(`${app.url}/metrics`)).status).toBe(200);
   });
 
   test('PROTECT_READS puts reads behind the same credentials', async () => {

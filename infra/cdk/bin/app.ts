@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { deployingPrincipalArn } from '../lib/deploying-identity';
 import { OrdersStack } from '../lib/orders-stack';
 import { readSettings } from '../lib/settings';
 
@@ -16,7 +17,13 @@ new OrdersStack(app, 'OrdersStack', {
     ...(settings.region ? { region: settings.region } : {}),
   },
   settings,
+  // The admin role's principal when adminPrincipalArns names none: whoever deploys.
+  ...(settings.adminPrincipalArns.length === 0 ? optionalArn(deployingPrincipalArn()) : {}),
 });
+
+function optionalArn(arn: string | undefined): { deployingPrincipalArn?: string } {
+  return arn ? { deployingPrincipalArn: arn } : {};
+}
 
 // Every AwsSolutions finding fails the synth unless suppressed with its rule id and a reason.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

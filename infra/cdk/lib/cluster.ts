@@ -1,5 +1,5 @@
 import { KubectlV36Layer } from '@aws-cdk/lambda-layer-kubectl-v36';
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Annotations, DefaultStackSynthesizer, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -41,10 +41,16 @@ export interface ClusterProps {
   readonly apiAllowedCidrs?: string[];
   /**
    * IAM users or roles, by ARN, to give cluster-admin access entries, for example the SSO role
-   * you deploy with.
+   * you deploy with; the admin role trusts them too.
    * @default - none; the admin role below is always created
    */
   readonly adminPrincipalArns?: string[];
+  /**
+   * The IAM user or role deploying the stack: the admin role trusts it when adminPrincipalArns is
+   * empty. Found by bin/app.ts from the CLI's credentials (deploying-identity.ts).
+   * @default - none: the CDK deploy role, with a synth warning
+   */
+  readonly deployingPrincipalArn?: string;
   /**
    * Days to keep control-plane logs.
    * @default logs.RetentionDays.ONE_WEEK
@@ -62,8 +68,9 @@ export interface ClusterProps {
 export class Cluster extends Construct {
   readonly cluster: eks.Cluster;
   /**
-   * A role any principal of this account that may assume it can use as cluster admin: the
-   * deploying principal does not have to be known at synth time (it is not, with no credentials).
+   * The cluster-admin role `KubeconfigCommand` assumes. It trusts adminPrincipalArns, or else the
+   * deploying identity, by ARN: not the account root, which would let any principal of the
+   * account allowed sts:AssumeRole on it administer the cluster and read its Secrets.
    */
   readonly adminRole: iam.Role;
 
@@ -87,8 +94,9 @@ export class Cluster extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
+    const trusted = props.adminPrincipalArns?.length ? props.adminPrincipalArns : props.deployingPrincipalArn ? [props.deployingPrincipalArn] : [cdkDeployRoleArn(this)];
     this.adminRole = new iam.Role(this, 'AdminRole', {
-      assumedBy: new iam.AccountRootPrincipal(),
+      assumedBy: new iam.CompositePrincipal(...trusted.map((arn) => new iam.ArnPrincipal(arn))),
       description: `Cluster admin for EKS cluster ${clusterName}: aws eks update-kubeconfig --role-arn`,
     });
 
@@ -168,4 +176,20 @@ export class Cluster extends Construct {
   get securityGroup(): ec2.ISecurityGroup {
     return this.cluster.clusterSecurityGroup;
   }
+}
+
+/**
+ * With neither adminPrincipalArns nor AWS credentials to name the deploying identity (an offline
+ * `cdk synth`), the admin role trusts the CDK bootstrap's deploy role, which `cdk deploy` assumes:
+ * only who may deploy the stack may administer its cluster. Synth warns, since a person then
+ * needs -c adminPrincipalArns to use KubeconfigCommand.
+ */
+function cdkDeployRoleArn(scope: Construct): string {
+  const synthesizer = Stack.of(scope).synthesizer;
+  if (!(synthesizer instanceof DefaultStackSynthesizer)) {
+    throw new Error('the admin role trusts nobody: set -c adminPrincipalArns=arn:aws:iam::<account>:role/<role>');
+  }
+  Annotations.of(scope).addWarningV2('orders:adminPrincipal', 'No adminPrincipalArns and no AWS credentials: the cluster-admin role trusts only the CDK deploy role. Set -c adminPrincipalArns=<your IAM role or user ARN> to use KubeconfigCommand.');
+  // The synthesizer's ARN holds ${AWS::AccountId}-style placeholders, for CloudFormation to fill in.
+  return Fn.sub(synthesizer.deployRoleArn);
 }

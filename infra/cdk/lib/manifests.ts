@@ -66,8 +66,70 @@ export interface Substitutions {
   readonly redisHost: string;
   /** Source CIDRs for every Service of type LoadBalancer. */
   readonly loadBalancerSourceRanges: string[];
+  /** An ACM certificate ARN: every Service of type LoadBalancer then listens with TLS on 443 instead. */
+  readonly loadBalancerCertificateArn?: string;
   /** Replicas by Deployment name; Deployments not named keep theirs. */
   readonly replicas?: Record<string, number>;
+  /** Where the state store's redisPassword comes from instead of deploy/'s Kubernetes Secret. */
+  readonly cachePassword?: SecretReference;
+  /**
+   * What the NetworkPolicies' `0.0.0.0/0` blocks become: the load balancer's subnets (the allow
+   * into order-store's app port) and the cache's (the allow out to 6379/6380).
+   */
+  readonly networkPolicyCidrs?: { readonly loadBalancer: string[]; readonly cache: string[] };
+}
+
+interface PolicyPeer {
+  ipBlock?: { cidr: string };
+}
+interface PolicyRule {
+  from?: PolicyPeer[];
+  to?: PolicyPeer[];
+  ports?: { port?: number | string }[];
+}
+
+/** The cache's ports, as the allow out to the cache names them (network-policies.yaml). */
+const CACHE_PORT = 6379;
+
+/**
+ * Narrows each NetworkPolicy rule open to `0.0.0.0/0`: on the cache's port, to the cache's CIDRs;
+ * on order-store's app port, to the load balancer's. Returns how many rules it narrowed, by kind.
+ */
+function narrowPolicyCidrs(object: K8sObject, cidrs: { loadBalancer: string[]; cache: string[] }, narrowed: Set<string>): void {
+  const spec = object.spec as { ingress?: PolicyRule[]; egress?: PolicyRule[] };
+  for (const rule of [...(spec.ingress ?? []), ...(spec.egress ?? [])]) {
+    const peers = rule.from ?? rule.to ?? [];
+    const open = peers.findIndex((peer) => peer.ipBlock?.cidr === '0.0.0.0/0');
+    if (open < 0) continue;
+    const ports = (rule.ports ?? []).map((p) => Number(p.port));
+    const kind = ports.includes(CACHE_PORT) ? 'cache' : ports.includes(topology.orderStore.port) ? 'loadBalancer' : undefined;
+    if (!kind) throw new Error(`NetworkPolicy ${object.metadata.name}: a rule open to 0.0.0.0/0 on ports ${ports.join(', ')} is neither the cache's nor order-store's`);
+    peers.splice(open, 1, ...cidrs[kind].map((cidr) => ({ ipBlock: { cidr } })));
+    narrowed.add(kind);
+  }
+}
+
+/** A value in a Dapr secret store: the store's component name, the secret's name and its key. */
+export interface SecretReference {
+  readonly secretStore: string;
+  readonly name: string;
+  readonly key: string;
+}
+
+interface ComponentItem {
+  name: string;
+  value?: string;
+  secretKeyRef?: { name: string; key: string };
+}
+
+/** The cache user deploy/'s state store signs in as (redisUsername), and where its password comes from (redisPassword). */
+export function cacheCredentialsOf(objects: K8sObject[], stateStoreName: string): { username: string; password: { name: string; key: string } } {
+  const component = objects.find((object) => object.kind === 'Component' && object.metadata.name === stateStoreName);
+  const items = (component?.spec as { metadata?: ComponentItem[] } | undefined)?.metadata ?? [];
+  const username = items.find((item) => item.name === 'redisUsername')?.value;
+  const password = items.find((item) => item.name === 'redisPassword')?.secretKeyRef;
+  if (!username || !password) throw new Error(`deploy/ has no Component ${stateStoreName} with a redisUsername and a redisPassword secretKeyRef`);
+  return { username, password };
 }
 
 interface Container {
@@ -77,7 +139,7 @@ interface Container {
 }
 interface PodTemplate {
   metadata?: { annotations?: Record<string, string> };
-  spec: { containers: Container[] };
+  spec: { containers: Container[]; serviceAccountName?: string };
 }
 interface WorkloadSpec {
   replicas?: number;
@@ -92,6 +154,7 @@ export function substitute(objects: K8sObject[], subs: Substitutions, stateStore
   const copies = objects.map((object) => structuredClone(object));
   const unusedImages = new Set(Object.keys(subs.images));
   let redisHostSet = false;
+  const narrowed = new Set<string>();
 
   for (const object of copies) {
     if (object.kind === 'Deployment') {
@@ -108,21 +171,53 @@ export function substitute(objects: K8sObject[], subs: Substitutions, stateStore
       if (replicas !== undefined) spec.replicas = replicas;
     }
     if (object.kind === 'Component' && object.metadata.name === stateStoreName) {
-      const spec = object.spec as { metadata: { name: string; value?: string }[] };
+      const spec = object.spec as { metadata: ComponentItem[] };
       const host = spec.metadata.find((item) => item.name === 'redisHost');
       if (host) {
         host.value = subs.redisHost;
         redisHostSet = true;
       }
+      if (subs.cachePassword) {
+        const password = spec.metadata.find((item) => item.name === 'redisPassword');
+        if (!password?.secretKeyRef) throw new Error(`deploy/'s Component ${stateStoreName} has no redisPassword secretKeyRef to point at ${subs.cachePassword.name}`);
+        password.secretKeyRef = { name: subs.cachePassword.name, key: subs.cachePassword.key };
+        // A component's secretKeyRefs are read from the store its auth.secretStore names (Dapr's
+        // component schema); without it, from Kubernetes Secrets.
+        (object as K8sObject & { auth?: { secretStore: string } }).auth = { secretStore: subs.cachePassword.secretStore };
+      }
     }
+    if (object.kind === 'NetworkPolicy' && subs.networkPolicyCidrs) narrowPolicyCidrs(object, subs.networkPolicyCidrs, narrowed);
     if (object.kind === 'Service' && (object.spec as { type?: string }).type === 'LoadBalancer') {
       (object.spec as { loadBalancerSourceRanges?: string[] }).loadBalancerSourceRanges = [...subs.loadBalancerSourceRanges];
+      if (subs.loadBalancerCertificateArn) terminateTls(object, subs.loadBalancerCertificateArn);
     }
   }
 
   if (unusedImages.size > 0) throw new Error(`no container in deploy/ uses image(s) ${[...unusedImages].join(', ')}`);
   if (!redisHostSet) throw new Error(`deploy/ has no Component ${stateStoreName} with a redisHost to point at the cache`);
+  if (subs.networkPolicyCidrs && narrowed.size !== 2) throw new Error(`deploy/'s NetworkPolicies have no rule open to 0.0.0.0/0 for ${['loadBalancer', 'cache'].filter((k) => !narrowed.has(k)).join(' and ')}`);
   return copies;
+}
+
+/** The port clients reach the load balancer on: HTTPS with a certificate, else HTTP. */
+export const LOAD_BALANCER_PORT = { tls: 443, plain: 80 } as const;
+
+/**
+ * Makes a LoadBalancer Service's NLB listen with TLS on 443, with the ACM certificate, forwarding
+ * plain TCP to the Pods' port as before, through the annotations EKS Auto Mode supports for TLS
+ * termination (https://docs.aws.amazon.com/eks/latest/userguide/auto-configure-nlb.html):
+ * aws-load-balancer-ssl-cert and aws-load-balancer-ssl-ports. Its one port becomes 443.
+ */
+function terminateTls(service: K8sObject, certificateArn: string): void {
+  const spec = service.spec as { ports: { name?: string; port: number; targetPort?: string | number; protocol?: string }[] };
+  if (spec.ports.length !== 1) throw new Error(`Service ${service.metadata.name}: TLS needs exactly one port to put on ${LOAD_BALANCER_PORT.tls}`);
+  const [port] = spec.ports as [(typeof spec.ports)[number]];
+  spec.ports = [{ ...port, name: 'https', port: LOAD_BALANCER_PORT.tls }];
+  service.metadata.annotations = {
+    ...service.metadata.annotations,
+    'service.beta.kubernetes.io/aws-load-balancer-ssl-cert': certificateArn,
+    'service.beta.kubernetes.io/aws-load-balancer-ssl-ports': String(LOAD_BALANCER_PORT.tls),
+  };
 }
 
 /** One deployment of the orders system: what OrdersApp substitutes into deploy/. */
@@ -133,6 +228,12 @@ export interface OrdersDeployment {
   readonly cacheEndpoint: string;
   /** Source CIDRs the load balancer admits. @default ['0.0.0.0/0'] */
   readonly allowedClientCidrs?: string[];
+  /** An ACM certificate: the load balancer listens with TLS on 443. @default plain HTTP on 80 */
+  readonly certificateArn?: string;
+  /** Where the cache password comes from. @default deploy/'s Kubernetes Secret */
+  readonly cachePassword?: SecretReference;
+  /** The load balancer's and the cache's subnet CIDRs, for the NetworkPolicies. @default 0.0.0.0/0 as deploy/ has it */
+  readonly networkPolicyCidrs?: { readonly loadBalancer: string[]; readonly cache: string[] };
   /** @default 2 */
   readonly orderStoreReplicas?: number;
   /** @default 1 */
@@ -154,6 +255,9 @@ export function ordersManifests(deployment: OrdersDeployment, dir: string = DEPL
       images: deployment.images,
       redisHost: deployment.cacheEndpoint,
       loadBalancerSourceRanges: deployment.allowedClientCidrs ?? ['0.0.0.0/0'],
+      ...(deployment.certificateArn ? { loadBalancerCertificateArn: deployment.certificateArn } : {}),
+      ...(deployment.cachePassword ? { cachePassword: deployment.cachePassword } : {}),
+      ...(deployment.networkPolicyCidrs ? { networkPolicyCidrs: deployment.networkPolicyCidrs } : {}),
       replicas: {
         [topology.orderStore.appId]: deployment.orderStoreReplicas ?? 2,
         [topology.orderGenerator.appId]: deployment.orderGeneratorReplicas ?? 1,

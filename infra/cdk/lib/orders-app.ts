@@ -1,9 +1,13 @@
 import { resolve } from 'node:path';
+import { Stack } from 'aws-cdk-lib';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { CfnPodIdentityAssociation } from 'aws-cdk-lib/aws-eks';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct, type IDependable } from 'constructs';
-import { type K8sObject, ordersManifests, tokenSecretsOf } from './manifests';
+import { type K8sObject, ordersManifests, podTemplateOf, tokenSecretsOf } from './manifests';
 import { topology } from './topology';
 
 /** The repository root: the build context of both apps' Dockerfiles. */
@@ -39,6 +43,24 @@ export interface OrdersAppProps {
    */
   readonly allowedClientCidrs?: string[];
   /**
+   * An ACM certificate ARN: the load balancer listens with TLS on 443.
+   * @default plain HTTP on 80
+   */
+  readonly certificateArn?: string;
+  /**
+   * The cache password's Secrets Manager secret: order-store's sidecar reads it through Dapr's
+   * AWS Secrets Manager secret store, with order-store's EKS Pod Identity.
+   * @default deploy/'s Kubernetes Secret, which someone else creates
+   */
+  readonly cachePasswordSecret?: secretsmanager.ISecret;
+  /**
+   * The load balancer's and the cache's subnet CIDRs, which deploy/'s NetworkPolicies admit.
+   * @default 0.0.0.0/0, as deploy/ has it
+   */
+  readonly networkPolicyCidrs?: { readonly loadBalancer: string[]; readonly cache: string[] };
+  /** What must exist before the workloads, and so their NetworkPolicies, apply: the policy enforcement. */
+  readonly workloadsDependOn?: IDependable[];
+  /**
    * order-store replicas.
    * @default 2
    */
@@ -72,6 +94,12 @@ export class OrdersApp extends Construct {
   readonly loadBalancerHostname: string;
   /** Secret names holding the tokens. */
   readonly tokenSecrets: { appApiToken: string; writeToken?: string };
+  /** The `orders` namespace: what else goes into it (the collector) waits for it. */
+  readonly namespace: eks.KubernetesManifest;
+  /** The Deployments and Services: what they send to (the collector) must exist first. */
+  readonly workloads: eks.KubernetesManifest;
+  /** order-store's Pod Identity role: it may read the cache password, and nothing else. */
+  readonly orderStoreRole?: iam.Role;
   private readonly cluster: eks.Cluster;
 
   constructor(scope: Construct, id: string, props: OrdersAppProps) {
@@ -86,20 +114,33 @@ export class OrdersApp extends Construct {
       images[name] = this.imageUri(name, image ?? { dockerfile: `apps/${name}/Dockerfile` });
     }
 
+    const passwordSecret = props.cachePasswordSecret;
     this.objects = ordersManifests(
       {
         images,
         cacheEndpoint: props.cacheEndpoint,
+        // Dapr's AWS Secrets Manager store answers a secret's name (or ARN) with a map of that
+        // one key to its string (components-contrib secretstores/aws/secretmanager, GetSecret).
+        ...(props.networkPolicyCidrs ? { networkPolicyCidrs: props.networkPolicyCidrs } : {}),
+        ...(passwordSecret
+          ? { cachePassword: { secretStore: CACHE_SECRET_STORE, name: passwordSecret.secretArn, key: passwordSecret.secretArn } }
+          : {}),
         allowedClientCidrs: props.allowedClientCidrs,
+        ...(props.certificateArn ? { certificateArn: props.certificateArn } : {}),
         orderStoreReplicas: props.orderStoreReplicas,
         orderGeneratorReplicas: props.orderGeneratorReplicas,
       },
       props.deployDir,
     ).flatMap((file) => file.objects);
+    if (passwordSecret) {
+      this.objects.push(awsSecretStore(Stack.of(this).region));
+      this.orderStoreRole = this.podIdentity(topology.orderStore.appId, passwordSecret);
+    }
     const byKind = (kinds: string[]) => this.objects.filter((object) => kinds.includes(object.kind));
 
     // Four steps, each waiting for the one before, because each needs what the one before makes:
     const namespace = this.manifest('Namespace', byKind(['Namespace']));
+    this.namespace = namespace;
     const secrets = tokenSecretsOf(this.objects, topology.orderStore.appId);
     this.tokenSecrets = props.writeToken === false ? { appApiToken: secrets.appApiToken } : secrets;
     const tokens = new eks.HelmChart(this, 'Tokens', {
@@ -118,8 +159,12 @@ export class OrdersApp extends Construct {
       'Workloads',
       this.objects.filter((object) => !['Namespace', 'Component', 'Configuration', 'Resiliency'].includes(object.kind)),
     );
-    // Pods read their tokens at start, and their sidecars the Dapr resources.
+    // Pods read their tokens at start, and their sidecars the Dapr resources; Pods get Pod
+    // Identity credentials only if the association exists when they start.
     workloads.node.addDependency(dapr, tokens);
+    if (this.podIdentityAssociation) workloads.node.addDependency(this.podIdentityAssociation);
+    for (const dependency of props.workloadsDependOn ?? []) workloads.node.addDependency(dependency);
+    this.workloads = workloads;
 
     // Deletion order, the reverse of creation in CloudFormation, is what keeps `cdk destroy`
     // clean. The Service of type LoadBalancer in `workloads` makes EKS Auto Mode create an NLB,
@@ -157,6 +202,31 @@ export class OrdersApp extends Construct {
     this.loadBalancerHostname = address.value;
   }
 
+  /**
+   * An EKS Pod Identity role for an app's service account that may read one secret. The webhook
+   * that gives a Pod its Pod Identity credentials adds them to every container of the Pod
+   * (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html), daprd included,
+   * whose AWS SDK takes them through its default credential chain
+   * (https://docs.dapr.io/developing-applications/integrations/aws/authenticating-aws/).
+   */
+  private podIdentity(app: string, secret: secretsmanager.ISecret): iam.Role {
+    const principal = new iam.ServicePrincipal('pods.eks.amazonaws.com');
+    const role = new iam.Role(this, 'OrderStoreRole', { assumedBy: principal, description: `${app} in EKS: its sidecar reads the cache password` });
+    role.assumeRolePolicy?.addStatements(new iam.PolicyStatement({ actions: ['sts:TagSession'], principals: [principal] }));
+    secret.grantRead(role);
+    const serviceAccount = podTemplateOf(this.objects, app).spec.serviceAccountName;
+    if (!serviceAccount) throw new Error(`Deployment ${app} names no serviceAccountName for its Pod Identity`);
+    this.podIdentityAssociation = new CfnPodIdentityAssociation(this, 'OrderStorePodIdentity', {
+      clusterName: this.cluster.clusterName,
+      namespace: topology.namespace,
+      serviceAccount,
+      roleArn: role.roleArn,
+    });
+    return role;
+  }
+
+  private podIdentityAssociation?: CfnPodIdentityAssociation;
+
   private manifest(id: string, objects: K8sObject[]): eks.KubernetesManifest {
     if (objects.length === 0) throw new Error(`deploy/ has nothing for the ${id} step`);
     // overwrite: a retried deploy applies over objects a failed one left, instead of failing on them.
@@ -172,4 +242,21 @@ export class OrdersApp extends Construct {
       platform: Platform.LINUX_AMD64,
     }).imageUri;
   }
+}
+
+/** The Dapr secret store the cache password is read from on EKS. */
+export const CACHE_SECRET_STORE = 'aws-secrets';
+
+/**
+ * Dapr's AWS Secrets Manager secret store (https://docs.dapr.io/reference/components-reference/supported-secret-stores/aws-secret-manager/),
+ * with no keys: the sidecar's Pod Identity credentials. Only order-store's sidecar loads it.
+ */
+function awsSecretStore(region: string): K8sObject {
+  return {
+    apiVersion: 'dapr.io/v1alpha1',
+    kind: 'Component',
+    metadata: { name: CACHE_SECRET_STORE, namespace: topology.namespace },
+    spec: { type: 'secretstores.aws.secretmanager', version: 'v1', metadata: [{ name: 'region', value: region }] },
+    scopes: [topology.orderStore.appId],
+  };
 }

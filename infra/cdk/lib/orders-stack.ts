@@ -5,8 +5,11 @@ import { Cache } from './cache';
 import { Cluster } from './cluster';
 import { DaprControlPlane } from './dapr-control-plane';
 import { ownLambdaLogGroups } from './lambda-log-groups';
+import { cacheCredentialsOf, loadDeployDir } from './manifests';
 import { Network } from './network';
+import { NetworkPolicyEnforcement } from './network-policy';
 import { suppressNagFindings } from './nag-suppressions';
+import { ORDER_TRACE_QUERY } from './observability/collector-manifests';
 import { Observability } from './observability/observability';
 import { type AppImage, OrdersApp } from './orders-app';
 import type { Settings } from './settings';
@@ -16,6 +19,8 @@ import { topology } from './topology';
 export interface OrdersStackProps extends StackProps {
   /** Everything a user sets through context; see settings.ts for each default. */
   readonly settings: Settings;
+  /** The IAM user or role deploying, which the admin role trusts without adminPrincipalArns (cluster.ts). */
+  readonly deployingPrincipalArn?: string;
 }
 
 /**
@@ -47,13 +52,16 @@ export class OrdersStack extends Stack {
       clusterName: settings.clusterName,
       apiAllowedCidrs: settings.apiAllowedCidrs,
       adminPrincipalArns: settings.adminPrincipalArns,
+      ...optional('deployingPrincipalArn', props.deployingPrincipalArn),
       logRetention: retention,
     });
     // Nodes pull images through the NAT gateways as soon as the cluster schedules anything: the
     // whole network first. It also means the network outlives the cluster on delete.
     this.cluster.cluster.node.addDependency(this.network.vpc);
 
+    const deployObjects = loadDeployDir().files.flatMap((file) => file.objects);
     this.cache = new Cache(this, 'Cache', {
+      clientUserName: cacheCredentialsOf(deployObjects, topology.stateStore).username,
       vpc: this.network.vpc,
       clientSecurityGroup: this.cluster.securityGroup,
       name: `${settings.clusterName.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 34)}-state`,
@@ -86,6 +94,7 @@ export class OrdersStack extends Stack {
     // Its namespace, and the scheduler's volumes in it, go before the check.
     this.dapr.prerequisites.node.addDependency(this.teardownCheck);
 
+    const networkPolicies = new NetworkPolicyEnforcement(this, 'NetworkPolicies', { cluster: this.cluster.cluster });
     const image = (uri: string | undefined): AppImage | undefined => (uri ? { uri } : undefined);
     this.app = new OrdersApp(this, 'Orders', {
       cluster: this.cluster.cluster,
@@ -94,6 +103,14 @@ export class OrdersStack extends Stack {
       ...optional('orderStoreImage', image(settings.orderStoreImage)),
       ...optional('orderGeneratorImage', image(settings.orderGeneratorImage)),
       allowedClientCidrs: settings.allowedClientCidrs,
+      ...optional('certificateArn', settings.certificateArn),
+      cachePasswordSecret: this.cache.password,
+      // The NLB's addresses are in the public subnets, the cache's endpoints in the private ones.
+      networkPolicyCidrs: {
+        loadBalancer: this.network.vpc.publicSubnets.map((subnet) => subnet.ipv4CidrBlock),
+        cache: this.network.vpc.privateSubnets.map((subnet) => subnet.ipv4CidrBlock),
+      },
+      workloadsDependOn: [networkPolicies.manifest],
       orderStoreReplicas: settings.orderStoreReplicas,
       orderGeneratorReplicas: settings.orderGeneratorReplicas,
       writeToken: settings.writeToken,
@@ -103,14 +120,31 @@ export class OrdersStack extends Stack {
       cluster: this.cluster.cluster,
       clusterName: settings.clusterName,
       cacheName: this.cache.cache.ref,
-      dependsOn: [this.app],
+      cacheMaxEcpuPerSecond: settings.cacheMaxEcpuPerSecond,
+      ...optional('alarmEmail', settings.alarmEmail),
+      dependsOn: [this.app.namespace],
       logRetention: retention,
+      daprNamespace: this.dapr.namespace,
     });
+    // The collector's Service exists before the first Pod sends it a span or a scrape is due.
+    this.app.workloads.node.addDependency(this.observability.collector);
 
     if (settings.allowedClientCidrs.includes('0.0.0.0/0')) {
       Annotations.of(this).addWarningV2(
         'orders:open-load-balancer',
         'The order-store load balancer admits any address; set -c allowedClientCidrs=<your CIDRs> to narrow it.',
+      );
+    }
+    if (!settings.certificateArn) {
+      Annotations.of(this).addWarningV2(
+        'orders:plain-http-load-balancer',
+        `The order-store load balancer speaks plain HTTP: ${settings.writeToken ? 'the write token and ' : ''}the orders cross the network in cleartext, readable and replayable by anyone on the path; set -c certificateArn=<ACM ARN> -c domainName=<its name> for TLS on 443.`,
+      );
+    }
+    if (settings.apiAllowedCidrs.includes('0.0.0.0/0')) {
+      Annotations.of(this).addWarningV2(
+        'orders:open-api-endpoint',
+        'The Kubernetes API endpoint admits any address (IAM still authenticates each call); set -c apiAllowedCidrs=<your CIDRs> to narrow it.',
       );
     }
 
@@ -120,13 +154,20 @@ export class OrdersStack extends Stack {
   }
 
   private outputs(settings: Settings): void {
-    const url = `http://${this.app.loadBalancerHostname}`;
+    // With TLS, clients must use the certificate's name, which the user points at the NLB.
+    const url = settings.domainName ? `https://${settings.domainName}` : `http://${this.app.loadBalancerHostname}`;
     const ns = topology.namespace;
     const writeSecret = this.app.tokenSecrets.writeToken;
     const auth = writeSecret ? ' -H "Authorization: Bearer $TOKEN"' : '';
     new CfnOutput(this, 'LoadBalancerUrl', { description: 'order-store through its NLB', value: url });
+    if (settings.domainName) {
+      new CfnOutput(this, 'DnsRecord', {
+        description: `Point ${settings.domainName} at the NLB (in your DNS zone) before using LoadBalancerUrl`,
+        value: `${settings.domainName}. CNAME ${this.app.loadBalancerHostname}.`,
+      });
+    }
     new CfnOutput(this, 'NewOrderCommand', {
-      description: 'Store an order through the load balancer (after the WriteTokenCommand)',
+      description: writeSecret ? 'Store an order through the load balancer (after the WriteTokenCommand)' : 'Store an order through the load balancer (no token: writeToken=false)',
       value: `curl -sS -X POST${auth} -H 'Content-Type: application/json' -d '{"data":{"orderId":"curl-1"}}' ${url}/neworder`,
     });
     new CfnOutput(this, 'GetOrderCommand', {
@@ -149,7 +190,7 @@ export class OrdersStack extends Stack {
     });
     new CfnOutput(this, 'DashboardUrl', { description: 'CloudWatch dashboard: orders/s, latency, errors, circuit breakers, cache ECPU', value: this.observability.dashboardUrl });
     new CfnOutput(this, 'TracesUrl', {
-      description: "X-Ray traces; an order's trace: filter annotation.order_id = \"<orderId>\"",
+      description: `X-Ray traces; an order's trace: filter ${ORDER_TRACE_QUERY('<orderId>')}`,
       value: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#xray:traces/query`,
     });
     new CfnOutput(this, 'DaprVersion', { description: 'Dapr control plane and chart version', value: settings.daprVersion });

@@ -61,6 +61,10 @@ export const settingsSchema = z
     apiAllowedCidrs: contextSetting.list(['0.0.0.0/0'], IPV4_CIDR, 'expected IPv4 CIDRs like 203.0.113.0/24'),
     /** CIDRs allowed to connect to the order-store load balancer. */
     allowedClientCidrs: contextSetting.list(['0.0.0.0/0'], IPV4_CIDR, 'expected IPv4 CIDRs like 203.0.113.0/24'),
+    /** An ACM certificate for domainName: the load balancer then listens with TLS on 443 instead of HTTP on 80. */
+    certificateArn: contextSetting.text(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/, 'expected an ACM certificate ARN like arn:aws:acm:eu-west-1:123456789012:certificate/<id>'),
+    /** The name clients use for the load balancer, which certificateArn covers; you point it at the NLB (CNAME). */
+    domainName: contextSetting.text(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'expected a DNS name like orders.example.com'),
     /** IAM principal ARNs (users or roles) given cluster-admin access entries. */
     adminPrincipalArns: contextSetting.list([], /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/.+$/, 'expected IAM role or user ARNs'),
     /** Dapr control plane version, also its Helm chart version. */
@@ -80,7 +84,9 @@ export const settingsSchema = z
     cacheMaxDataStorageGb: contextSetting.integer(1, 1, 5000),
     /** Upper bound on the cache's ElastiCache Processing Units per second: a cost ceiling. */
     cacheMaxEcpuPerSecond: contextSetting.integer(5000, 1000, 15_000_000),
-    /** Days to keep control-plane and VPC flow logs. */
+    /** Where the CloudWatch alarms send email (an SNS subscription to confirm); unset, they only show in the console. */
+    alarmEmail: contextSetting.text(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'expected an email address'),
+    /** Days to keep control-plane, container and VPC flow logs. */
     logRetentionDays: contextSetting.oneOf(7, RETENTION_DAYS),
   })
   .superRefine((settings, check) => {
@@ -91,6 +97,11 @@ export const settingsSchema = z
     }
     if (settings.natGateways > settings.maxAzs) {
       check.addIssue({ code: 'custom', path: ['natGateways'], message: `expected an integer from 1 to ${settings.maxAzs} (maxAzs)` });
+    }
+    // The certificate's name is what clients must connect to for TLS to verify: one needs the other.
+    if ((settings.certificateArn === undefined) !== (settings.domainName === undefined)) {
+      const missing = settings.certificateArn === undefined ? 'certificateArn' : 'domainName';
+      check.addIssue({ code: 'custom', path: [missing], message: 'expected certificateArn and domainName together' });
     }
   });
 

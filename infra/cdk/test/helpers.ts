@@ -3,11 +3,15 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { OrdersStack } from '../lib/orders-stack';
 import { readSettings } from '../lib/settings';
 
+/** Who deploys in these tests, as bin/app.ts would find it with credentials (deploying-identity.ts). */
+export const DEPLOYER_ARN = 'arn:aws:iam::123456789012:role/Deployer';
+
 /** Synthesizes the stack with the given context, as `cdk synth -c key=value` would. */
 export function synth(context: Record<string, unknown> = {}): { stack: OrdersStack; template: Template } {
   const app = new App({ context });
   const stack = new OrdersStack(app, 'OrdersStack', {
     settings: readSettings((key) => app.node.tryGetContext(key), {}),
+    deployingPrincipalArn: DEPLOYER_ARN,
   });
   return { stack, template: Template.fromStack(stack) };
 }

@@ -8,6 +8,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { nagSuppressions } from '../lib/nag-suppressions';
 import { OrdersStack } from '../lib/orders-stack';
 import { readSettings } from '../lib/settings';
+import { DEPLOYER_ARN } from './helpers';
 
 interface Violation {
   ruleName: string;
@@ -50,7 +51,7 @@ function nagFindings(build: (app: App) => Stack): { stack: Stack; findings: stri
 
 const orders = (context: Record<string, string>) => (app: App) => {
   for (const [key, value] of Object.entries(context)) app.node.setContext(key, value);
-  return new OrdersStack(app, 'OrdersStack', { settings: readSettings((key) => app.node.tryGetContext(key), {}) });
+  return new OrdersStack(app, 'OrdersStack', { settings: readSettings((key) => app.node.tryGetContext(key), {}), deployingPrincipalArn: DEPLOYER_ARN });
 };
 
 describe('cdk-nag AwsSolutions', () => {
@@ -96,7 +97,7 @@ describe('cdk-nag AwsSolutions', () => {
 // they never fire here; their intent is checked on the template instead.
 describe('EKS control plane, as AwsSolutions-EKS1/EKS2 mean it', () => {
   const app = new App({ context: { apiAllowedCidrs: '198.51.100.0/24', orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' } });
-  const stack = new OrdersStack(app, 'OrdersStack', { settings: readSettings((key) => app.node.tryGetContext(key), {}) });
+  const stack = new OrdersStack(app, 'OrdersStack', { settings: readSettings((key) => app.node.tryGetContext(key), {}), deployingPrincipalArn: DEPLOYER_ARN });
   const template = Template.fromStack(stack);
 
   test('EKS2: every control-plane log type is on', () => {

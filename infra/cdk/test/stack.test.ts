@@ -1,9 +1,15 @@
 import { expect } from '@jest/globals';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { principalOfCaller } from '../lib/deploying-identity';
+import { OrdersStack } from '../lib/orders-stack';
+import { readSettings } from '../lib/settings';
+import { clientAccessString } from '../lib/cache';
 import { DAPR_HELM_REPOSITORY } from '../lib/dapr-control-plane';
+import { CACHE_SECRET_STORE } from '../lib/orders-app';
 import { topology } from '../lib/topology';
 import { CHECK_ACTIONS } from '../lib/teardown-check';
-import { deletedBefore, directDependencies, flatten, logicalId, manifestsOf, type SynthObject, synth } from './helpers';
+import { DEPLOYER_ARN, deletedBefore, directDependencies, flatten, logicalId, manifestsOf, type Stack, type SynthObject, synth } from './helpers';
 
 // One synth for most assertions: it is the slow part.
 const { template } = synth({ allowedClientCidrs: '203.0.113.0/24,198.51.100.7/32' });
@@ -232,6 +238,10 @@ describe('orders manifests', () => {
     const { template: open } = synth({ writeToken: 'false', orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
     expect(helmValues(open, 'order-store-tokens')).toEqual({ secrets: ['order-store-app-api-token'] });
     expect(Object.keys(open.findOutputs('WriteTokenCommand'))).toHaveLength(0);
+    // Every output command works as printed: no $TOKEN to fill in, nor a WriteTokenCommand to run first.
+    const newOrder = open.findOutputs('NewOrderCommand').NewOrderCommand as { Value: unknown; Description: string };
+    expect(flatten(newOrder.Value)).not.toMatch(/Authorization|TOKEN/);
+    expect(newOrder.Description).not.toContain('WriteTokenCommand');
   });
 
   test('are applied in order: namespace, then Dapr resources and tokens, then workloads', () => {
@@ -428,3 +438,132 @@ function template_(deployment: SynthObject): { metadata?: { annotations?: Record
 function containers(deployment: SynthObject): { name: string; image: string }[] {
   return (deployment.spec as { template: { spec: { containers: { name: string; image: string }[] } } }).template.spec.containers;
 }
+
+describe('nothing reachable that need not be (issue 30 §2)', () => {
+  // Annotations.addWarningV2 records each warning as metadata on the construct; the CLI prints them at synth.
+  const warnings = (stack: Stack) => stack.node.metadata.filter((entry) => entry.type === 'aws:cdk:warning').map((entry) => JSON.stringify(entry.data));
+
+  test('the Kubernetes API endpoint open to 0.0.0.0/0 warns at synth, like the load balancer; narrowed, neither warns', () => {
+    const open = synth({ orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+    expect(warnings(open.stack).some((w) => w.includes('apiAllowedCidrs'))).toBe(true);
+    expect(warnings(open.stack).some((w) => w.includes('allowedClientCidrs'))).toBe(true);
+    const narrow = synth({ apiAllowedCidrs: '203.0.113.0/24', allowedClientCidrs: '203.0.113.0/24', orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+    expect(warnings(narrow.stack).filter((w) => /apiAllowedCidrs|allowedClientCidrs/.test(w))).toEqual([]);
+  });
+
+  test('the admin role trusts the deploying identity, or adminPrincipalArns, never the account root', () => {
+    const trustOf = (t: Template) =>
+      (t.toJSON().Resources as Record<string, { Properties: { AssumeRolePolicyDocument: { Statement: { Principal: unknown; Action: string }[] } } }>)[
+        logicalId(t, 'AWS::IAM::Role', 'ClusterAdminRole')
+      ]!.Properties.AssumeRolePolicyDocument.Statement;
+    expect(trustOf(template)).toEqual([{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: DEPLOYER_ARN } }]);
+    const admins = ['arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123', 'arn:aws:iam::123456789012:user/alice'];
+    const { template: named } = synth({ adminPrincipalArns: admins.join(','), orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+    expect(trustOf(named)).toEqual(admins.map((arn) => ({ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: arn } })));
+    expect(JSON.stringify([trustOf(template), trustOf(named)])).not.toMatch(/:root|AWS::AccountId/);
+    // Without credentials and without adminPrincipalArns (an offline synth): the CDK deploy role, never the root, and a warning.
+    const app = new App();
+    new OrdersStack(app, 'Offline', { settings: readSettings(() => undefined, {}) });
+    const offline = app.synth().getStackByName('Offline');
+    const offlineTrust = JSON.stringify(trustOf(Template.fromJSON(offline.template as Record<string, unknown>)));
+    expect(offlineTrust).toContain('cdk-hnb659fds-deploy-role');
+    expect(offlineTrust).not.toMatch(/:root/);
+    expect(offline.messages.filter((m) => JSON.stringify(m.entry.data).includes('adminPrincipalArns'))).not.toHaveLength(0);
+  });
+
+  test("the deploying identity is the caller's user, or the role (with its path) of its assumed-role session; the root is refused", () => {
+    const roles: Record<string, string> = { AWSReservedSSO_Admin_0123: 'arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123' };
+    const lookup = (name: string) => roles[name] ?? `arn:aws:iam::123456789012:role/${name}`;
+    expect(principalOfCaller('arn:aws:iam::123456789012:user/alice', lookup)).toBe('arn:aws:iam::123456789012:user/alice');
+    expect(principalOfCaller('arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com', lookup)).toBe(roles.AWSReservedSSO_Admin_0123);
+    expect(() => principalOfCaller('arn:aws:iam::123456789012:root', lookup)).toThrow(/adminPrincipalArns/);
+  });
+});
+
+describe('TLS at the edge (issue 30 §1)', () => {
+  const certificateArn = 'arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b';
+  const tls = synth({ certificateArn, domainName: 'orders.example.com', orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+  const tlsService = [...manifestsOf(tls.template).values()].flat().find((o) => o.kind === 'Service' && o.metadata.name === topology.orderStore.appId)!;
+  const warningsOf = (stack: Stack) => stack.node.metadata.filter((entry) => entry.type === 'aws:cdk:warning').map((entry) => JSON.stringify(entry.data));
+
+  test('with a certificate, the NLB listens with TLS on 443 through the Auto Mode annotations, forwarding to the app port', () => {
+    expect(tlsService.metadata.annotations).toMatchObject({
+      'service.beta.kubernetes.io/aws-load-balancer-ssl-cert': certificateArn,
+      'service.beta.kubernetes.io/aws-load-balancer-ssl-ports': '443',
+      'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing',
+    });
+    expect(tlsService.spec).toMatchObject({ ports: [{ name: 'https', port: 443, targetPort: 'http', protocol: 'TCP' }] });
+    const output = (name: string) => flatten((tls.template.findOutputs(name)[name] as { Value: unknown }).Value);
+    expect(output('LoadBalancerUrl')).toBe('https://orders.example.com');
+    expect(output('NewOrderCommand')).toContain('https://orders.example.com/neworder');
+    expect(output('DnsRecord')).toMatch(/^orders\.example\.com\. CNAME <<GetAtt:OrdersLoadBalancerAddress\w+\.Value>>\.$/);
+    expect(warningsOf(tls.stack).filter((w) => w.includes('plain HTTP'))).toEqual([]);
+  });
+
+  test('without one it stays HTTP on 80, and synth warns naming the risk to the token', () => {
+    const service = find('Service', topology.orderStore.appId);
+    expect(Object.keys(service.metadata.annotations ?? {}).filter((key) => key.includes('ssl'))).toEqual([]);
+    const plain = synth({ orderStoreImage: 'x/s:1', orderGeneratorImage: 'x/g:1' });
+    const warning = warningsOf(plain.stack).find((w) => w.includes('plain HTTP'));
+    expect(warning).toMatch(/write token .*cleartext.*certificateArn/);
+    expect(Object.keys(plain.template.findOutputs('DnsRecord'))).toEqual([]);
+  });
+
+  test('a certificate needs its domain name, and the other way round', () => {
+    expect(() => readSettings((key) => ({ certificateArn })[key], {})).toThrow(/domainName: expected certificateArn and domainName together/);
+    expect(() => readSettings((key) => ({ domainName: 'orders.example.com' })[key], {})).toThrow(/certificateArn/);
+    expect(() => readSettings((key) => ({ certificateArn: 'arn:aws:iam::123456789012:role/x', domainName: 'orders.example.com' })[key], {})).toThrow(/ACM certificate ARN/);
+  });
+});
+
+describe('a cache that asks for a password (issue 30 §3)', () => {
+  const cacheId = logicalId(template, 'AWS::ElastiCache::ServerlessCache', 'Cache');
+  const userId = logicalId(template, 'AWS::ElastiCache::User', 'CacheUser');
+  const secretId = logicalId(template, 'AWS::SecretsManager::Secret', 'CachePassword');
+  const component = () => find('Component', topology.stateStore) as SynthObject & { auth?: { secretStore: string }; spec: { metadata: { name: string; value?: string; secretKeyRef?: unknown }[] } };
+
+  test('ElastiCache Serverless has a user group of one user, the one the state store signs in as; no default user', () => {
+    const groupId = logicalId(template, 'AWS::ElastiCache::UserGroup', 'CacheUserGroup');
+    expect(resources[cacheId]?.Properties.UserGroupId).toEqual({ Ref: groupId });
+    expect(resources[groupId]?.Properties).toMatchObject({ Engine: 'valkey', UserIds: [{ Ref: userId }] });
+    template.resourceCountIs('AWS::ElastiCache::User', 1);
+    const username = component().spec.metadata.find((item) => item.name === 'redisUsername')?.value;
+    expect(resources[userId]?.Properties).toMatchObject({
+      UserName: username,
+      Engine: 'valkey',
+      AccessString: clientAccessString(username!),
+      AuthenticationMode: { Type: 'password' },
+    });
+    expect(username).toBe(topology.orderStore.appId);
+  });
+
+  test('the password is generated by Secrets Manager; the template holds only a dynamic reference to it', () => {
+    expect(resources[secretId]?.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 64, ExcludePunctuation: true });
+    const passwords = (resources[userId]?.Properties.AuthenticationMode as { Passwords: unknown[] }).Passwords;
+    expect(passwords.map(flatten)).toEqual([`{{resolve:secretsmanager:<<Ref:${secretId}>>:SecretString:::}}`]);
+    // Nowhere else: not in any output, not in anything the kubectl handler is given.
+    const json = JSON.stringify(template.toJSON());
+    expect(json.match(/resolve:secretsmanager/g)).toHaveLength(1);
+    expect(JSON.stringify(template.toJSON().Outputs)).not.toContain(secretId);
+    for (const type of ['Custom::AWSCDK-EKS-KubernetesResource', 'Custom::AWSCDK-EKS-HelmChart']) {
+      expect(JSON.stringify(template.findResources(type))).not.toMatch(/resolve:secretsmanager|SecretString/);
+    }
+    expect(objects.some((object) => object.kind === 'Secret')).toBe(false);
+  });
+
+  test("it reaches order-store's sidecar through Dapr's AWS Secrets Manager store, with order-store's Pod Identity that may read that secret only", () => {
+    expect(component().auth).toEqual({ secretStore: CACHE_SECRET_STORE });
+    expect(component().spec.metadata.find((item) => item.name === 'redisPassword')?.secretKeyRef).toEqual({ name: `<<Ref:${secretId}>>`, key: `<<Ref:${secretId}>>` });
+    const store = find('Component', CACHE_SECRET_STORE) as SynthObject & { scopes: string[] };
+    expect(store.spec).toEqual({ type: 'secretstores.aws.secretmanager', version: 'v1', metadata: [{ name: 'region', value: '<<Ref:AWS::Region>>' }] });
+    expect(store.scopes).toEqual([topology.orderStore.appId]);
+    const roleId = logicalId(template, 'AWS::IAM::Role', 'OrdersOrderStoreRole');
+    template.hasResourceProperties('AWS::EKS::PodIdentityAssociation', { Namespace: topology.namespace, ServiceAccount: topology.orderStore.appId, RoleArn: { 'Fn::GetAtt': [roleId, 'Arn'] } });
+    const statements = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.Roles).includes(roleId))
+      .flatMap((r) => (r.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement);
+    expect(statements).toEqual([expect.objectContaining({ Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { Ref: secretId } })]);
+    const workloads = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'OrdersWorkloads');
+    expect(resources[workloads]?.DependsOn).toContain(logicalId(template, 'AWS::EKS::PodIdentityAssociation', 'OrdersOrderStorePodIdentity'));
+  });
+});

@@ -1,7 +1,7 @@
 export { topology, type Topology } from './topology';
 export { createLogger } from './logger';
 export { listenOrExit } from './listen';
-export { parseSettings, setting, sidecarSettings, SettingsError, exitOnSettingsError } from './settings';
+export { parseSettings, setting, sidecarSettings, metricsSettings, SettingsError, exitOnSettingsError } from './settings';
 export {
   DaprHttpError,
   DaprSidecar,
@@ -13,4 +13,4 @@ export {
   type StateItem,
 } from './dapr';
 export { contextFromHeaders, failSpan, startTracing, traceHeaders, tracingSettings, type Tracing } from './tracing';
-export { LATENCY_BUCKETS, METRICS_PATH, createRegistry, recentQuantiles, serveMetrics } from './metrics';
+export { LATENCY_BUCKETS, METRICS_PATH, createRegistry, recentQuantiles, serveMetrics, createMetricsServer } from './metrics';

@@ -1,7 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { Gauge, Registry, Summary, collectDefaultMetrics } from 'prom-client';
 
-/** Where Prometheus (and the OpenTelemetry collector's prometheus receiver) scrapes an app: its own HTTP port. */
+/** Where Prometheus (and the OpenTelemetry collector's prometheus receiver) scrapes an app: its METRICS_PORT, or else its own HTTP port. */
 export const METRICS_PATH = '/metrics';
 
 /**
@@ -19,6 +19,14 @@ export function createRegistry(app: string): Registry {
   registry.setDefaultLabels({ app });
   collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/** A server of GET /metrics alone, for METRICS_PORT (settings.ts: metricsSettings); anything else is a JSON 404. */
+export function createMetricsServer(registry: Registry): Server {
+  return createServer((req, res) => {
+    if (req.method === 'GET' && req.url === METRICS_PATH) return void serveMetrics(registry, req, res);
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not_found', message: `only GET ${METRICS_PATH} here`, details: [] } }));
+  });
 }
 
 /** Answers GET /metrics in Prometheus' text format. */

@@ -36,6 +36,8 @@ export function parseSettings<Shape extends z.ZodRawShape>(
 /** Building blocks for settings schemas; each accepts the string form an env var has. */
 export const setting = {
   port: (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback),
+  /** A port with no default: unset, whatever it is for is off or shares another port. */
+  optionalPort: () => z.coerce.number().int().min(1).max(65535).optional(),
   integer: (fallback: number, min: number, max: number) =>
     z.coerce.number().int().min(min).max(max).default(fallback),
   number: (fallback: number, min: number, max: number) =>
@@ -68,6 +70,14 @@ export const sidecarSettings = {
   DAPR_HTTP_PORT: setting.port(3500),
   // Sent as an HTTP header, so a character a header cannot carry would fail every call.
   DAPR_API_TOKEN: z.string().regex(/^[!-~]+$/, 'expected printable ASCII without spaces').optional(),
+};
+
+/**
+ * Where the app serves GET /metrics. Unset, on its own port (PORT), as `npm start` runs it; set, on
+ * this port only, so that a load balancer in front of PORT does not publish them (deploy/ sets it).
+ */
+export const metricsSettings = {
+  METRICS_PORT: setting.optionalPort(),
 };
 
 /** Logs the settings problem the way an operator reads it and exits; for use in main(). */

@@ -8,6 +8,8 @@ export interface Topology {
   namespace: string;
   orderStore: { appId: string; port: number };
   orderGenerator: { appId: string; port: number };
+  /** Each app's METRICS_PORT in its Pod (deploy/): GET /metrics off the port a load balancer publishes. */
+  appMetricsPort: number;
   stateStore: string;
   daprConfiguration: string;
   resiliency: string;

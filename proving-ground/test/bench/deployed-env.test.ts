@@ -7,6 +7,8 @@ describe('deployedEnv', () => {
     const store = deployedEnv('order-store');
     expect(store).toMatchObject({ PORT: '3000', STATESTORE_NAME: 'statestore', LOG_LEVEL: expect.any(String) });
     expect(store).not.toHaveProperty('WRITE_TOKEN');
+    // A Pod's own port: here the bench runs several stores side by side, each scraped on its app port.
+    expect(store).not.toHaveProperty('METRICS_PORT');
     expect(deployedEnv('order-generator')).toMatchObject({ ORDER_STORE_APP_ID: 'order-store' });
   });
 });

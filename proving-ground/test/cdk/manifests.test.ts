@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import Ajv, { type AnySchema } from 'ajv';
 import * as apps from 'kubernetes-models/apps/v1';
 import * as core from 'kubernetes-models/v1';
+import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { DEPLOY_DIR, type K8sObject, loadDeployDir, parseManifest, substitute, tokenSecretsOf } from '../../../infra/cdk/lib/manifests';
@@ -42,6 +43,7 @@ const builtIn: Record<string, (object: K8sObject) => { validate(): void }> = {
   'v1/Service': (o) => new core.Service(o),
   'apps/v1/Deployment': (o) => new apps.Deployment(o),
   'policy/v1/PodDisruptionBudget': (o) => new policy.PodDisruptionBudget(o),
+  'networking.k8s.io/v1/NetworkPolicy': (o) => new networking.NetworkPolicy(o),
 };
 
 describe('Kubernetes API schemas', () => {
@@ -219,6 +221,17 @@ describe('workloads are hardened', () => {
       expect(p.metadata.annotations['dapr.io/app-id']).toBe(app.appId);
       expect(p.metadata.annotations['dapr.io/config']).toBe(topology.daprConfiguration);
     }
+  });
+
+  test('each app serves its metrics on a port of their own, which the load balancer does not publish', () => {
+    type Container = { ports: { name: string; containerPort: number }[]; env: { name: string; value?: string }[] };
+    for (const app of [topology.orderStore, topology.orderGenerator]) {
+      const container = (find('Deployment', app.appId).spec as { template: { spec: { containers: Container[] } } }).template.spec.containers[0]!;
+      expect(container.ports).toContainEqual(expect.objectContaining({ name: 'metrics', containerPort: topology.appMetricsPort }));
+      expect(container.env).toContainEqual({ name: 'METRICS_PORT', value: String(topology.appMetricsPort) });
+    }
+    const service = find('Service', topology.orderStore.appId).spec as { ports: { targetPort: string | number }[] };
+    expect(service.ports.map((port) => port.targetPort)).toEqual(['http']);
   });
 
   test.each(deployments.map((d) => [d.metadata.name, d] as const))('%s: non-root, read-only, no capabilities, RuntimeDefault seccomp, limits, probes', (_name, d) => {

@@ -5,7 +5,7 @@ import { REMOVED_COMMANDS } from '../../harness/elasticache-serverless';
 import { eksStateStore } from '../../harness/eks-resources';
 import { freePort, runningProcesses } from '../../../dev/src/processes';
 import { type RedisServer, startRedis } from '../../../dev/src/redis';
-import { type RedisTlsCluster, startRedisTlsCluster, tlsCli } from '../../harness/redis-cluster';
+import { type RedisTlsCluster, startRedisTlsCluster } from '../../harness/redis-cluster';
 import { scrape } from '../../bench/dapr-metrics';
 
 // The state writes order-store makes must be ones ElastiCache Serverless accepts. A serverless
@@ -77,14 +77,14 @@ describe('state writes on the ElastiCache Serverless stand-in (TLS cluster, a re
 
   test('the stand-in refuses what a serverless cache refuses, and its primaries report their replica', async () => {
     const [primary] = cluster.ports;
-    expect(await tlsCli(primary!, cluster.caPath, ['WAIT', '1', '100'])).toMatch(/ERR unknown command 'WAIT'/);
-    expect(await tlsCli(primary!, cluster.caPath, ['BGSAVE'])).toMatch(/ERR unknown command 'BGSAVE'/);
-    expect(await tlsCli(primary!, cluster.caPath, ['CONFIG', 'GET', 'port'])).toMatch(/NOPERM/);
-    expect(await tlsCli(primary!, cluster.caPath, ['CLUSTER', 'MEET', '127.0.0.1', '1'])).toMatch(/NOPERM/);
-    expect(await tlsCli(primary!, cluster.caPath, ['CLUSTER', 'SLOTS'])).not.toMatch(/NOPERM|ERR/);
+    expect(await cluster.cli(primary!, ['WAIT', '1', '100'])).toMatch(/ERR unknown command 'WAIT'/);
+    expect(await cluster.cli(primary!, ['BGSAVE'])).toMatch(/ERR unknown command 'BGSAVE'/);
+    expect(await cluster.cli(primary!, ['CONFIG', 'GET', 'port'])).toMatch(/NOPERM/);
+    expect(await cluster.cli(primary!, ['CLUSTER', 'MEET', '127.0.0.1', '1'])).toMatch(/NOPERM/);
+    expect(await cluster.cli(primary!, ['CLUSTER', 'SLOTS'])).not.toMatch(/NOPERM|ERR/);
     expect(REMOVED_COMMANDS.map(({ name }) => name)).toContain('WAIT');
     for (const port of cluster.ports) {
-      expect(await tlsCli(port, cluster.caPath, ['INFO', 'replication'])).toMatch(/connected_slaves:1\r?\n/);
+      expect(await cluster.cli(port, ['INFO', 'replication'])).toMatch(/connected_slaves:1\r?\n/);
     }
     expect(cluster.replicaPorts).toHaveLength(cluster.ports.length);
   });

@@ -7,7 +7,7 @@ import { Cluster } from 'ioredis';
 import { type AppProcess, startOrderStore } from '../../harness/apps';
 import { type Sidecar, startSidecar, storeAppId } from '../../harness/daprd';
 import { freePort, runningProcesses, within } from '../../../dev/src/processes';
-import { type RedisTlsCluster, startRedisTlsCluster, tlsCli } from '../../harness/redis-cluster';
+import { type RedisTlsCluster, scanKeys, startRedisTlsCluster } from '../../harness/redis-cluster';
 import { type Sentry, startSentry } from '../../../dev/src/sentry';
 import { type K8sObject, parseManifest } from '../../../infra/cdk/lib/manifests';
 import { DEPLOY_DIR, eksStateStore, resourcesDir } from '../../harness/eks-resources';
@@ -19,7 +19,7 @@ import { DEPLOY_DIR, eksStateStore, resourcesDir } from '../../harness/eks-resou
 
 const STATE_STORE = 'statestore';
 
-type ComponentSpec = { type: string; metadata: { name: string; value?: string }[] };
+type ComponentSpec = { type: string; metadata: { name: string; value?: string; secretKeyRef?: { name: string; key: string } }[] };
 const specOf = (component: K8sObject) => component.spec as ComponentSpec;
 const metadataValue = (component: K8sObject, name: string) => specOf(component).metadata.find((item) => item.name === name)?.value;
 
@@ -64,6 +64,7 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
   let store: AppProcess;
   let redis: Cluster;
   let component: K8sObject;
+  let secretStore: K8sObject;
   let resources: string;
   const sidecarLog = transcript();
   const storeLog = transcript();
@@ -72,6 +73,7 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
     cluster = await startRedisTlsCluster();
     const eks = eksStateStore(cluster);
     component = eks.component;
+    secretStore = eks.secretStore;
     resources = eks.resourcesPath;
     sentry = await startSentry({ dir: mkdtempSync(join(tmpdir(), 'orders-sentry-')) });
     const storePort = await freePort();
@@ -86,7 +88,7 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
     });
     store = await startOrderStore({ daprHttpPort: sidecar.httpPort, port: storePort, env: { LOG_LEVEL: 'info' }, echo: storeLog.stream });
     redis = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })), {
-      redisOptions: { tls: { ca: readFileSync(cluster.caPath) } },
+      redisOptions: { tls: { ca: readFileSync(cluster.caPath) }, username: cluster.client.username, password: cluster.client.password },
       lazyConnect: true,
     });
     await redis.connect();
@@ -101,11 +103,14 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
     expect(runningProcesses()).toEqual([]);
   });
 
-  test('the sidecar loaded the EKS component unchanged but for its endpoint: TLS on, cluster mode', async () => {
+  test('the sidecar loaded the EKS component unchanged but for its endpoint and its password\'s secret store: TLS on, cluster mode', async () => {
     const eks = parseManifest(join(DEPLOY_DIR, 'statestore.yaml'))[0]!;
+    const passwordRef = specOf(component).metadata.find((item) => item.name === 'redisPassword')?.secretKeyRef;
     expect(specOf(component)).toEqual({
       ...specOf(eks),
-      metadata: specOf(eks).metadata.map((item) => (item.name === 'redisHost' ? { ...item, value: cluster.address } : item)),
+      metadata: specOf(eks).metadata.map((item) =>
+        item.name === 'redisHost' ? { ...item, value: cluster.address } : item.name === 'redisPassword' ? { ...item, secretKeyRef: passwordRef } : item,
+      ),
     });
     expect(component.scopes).toEqual(eks.scopes);
     expect(metadataValue(component, 'enableTLS')).toBe('true');
@@ -137,7 +142,7 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
 
     const slots = new Set<string>();
     for (const orderId of ORDER_IDS) {
-      slots.add((await tlsCli(cluster.ports[0]!, cluster.caPath, ['CLUSTER', 'KEYSLOT', redisKey(`order:${orderId}`)])).trim());
+      slots.add((await cluster.cli(cluster.ports[0]!, ['CLUSTER', 'KEYSLOT', redisKey(`order:${orderId}`)])).trim());
     }
     expect(slots.size).toBeGreaterThan(20);
   });
@@ -152,7 +157,7 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
 
     const masters = redis.nodes('master');
     expect(masters).toHaveLength(3);
-    const perMaster = await Promise.all(masters.map((node) => node.keys(redisKey('order:eks-tls-*'))));
+    const perMaster = await Promise.all(masters.map((node) => scanKeys(node, redisKey('order:eks-tls-*'))));
     for (const keys of perMaster) expect(keys.length).toBeGreaterThan(0);
     expect(perMaster.flat().sort()).toEqual(ORDER_IDS.map((id) => redisKey(`order:${id}`)).sort());
   });
@@ -202,7 +207,7 @@ describe('order-store on the EKS state store component against a TLS Redis Clust
   test('the sidecar cannot use the cache without TLS: enableTLS false fails the component', async () => {
     const plaintext = structuredClone(component);
     specOf(plaintext).metadata = specOf(plaintext).metadata.map((item) => (item.name === 'enableTLS' ? { ...item, value: 'false' } : item));
-    const log = await failingSidecar({ resourcesPath: resourcesDir([plaintext]), env: { SSL_CERT_FILE: cluster.caPath } });
+    const log = await failingSidecar({ resourcesPath: resourcesDir([secretStore, plaintext]), env: { SSL_CERT_FILE: cluster.caPath } });
     // A plaintext PING on a TLS port: the server drops the connection without a Redis answer.
     expect(log).toMatch(/error connecting to redis at 127\.0\.0\.1:\d+: EOF/);
   });

@@ -10,7 +10,7 @@ import { type Latest, LatestWatch, latestThroughStores } from '../../harness/lat
 import { LogCapture } from '../../harness/log-capture';
 import { runningProcesses, waitFor } from '../../../dev/src/processes';
 import { startRedis } from '../../../dev/src/redis';
-import { startRedisTlsCluster } from '../../harness/redis-cluster';
+import { scanKeys, startRedisTlsCluster } from '../../harness/redis-cluster';
 import { startSentry } from '../../../dev/src/sentry';
 import { type StoreReplica, startStoreReplicas, stopInReverse } from '../../harness/order-system';
 
@@ -60,13 +60,13 @@ async function redisBackend(): Promise<Backend> {
 async function tlsClusterBackend(): Promise<Backend> {
   const cluster = await startRedisTlsCluster();
   const eks = eksStateStore(cluster);
-  const client = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { tls: { ca: readFileSync(cluster.caPath) } } });
+  const client = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })), { redisOptions: { tls: { ca: readFileSync(cluster.caPath) }, username: cluster.client.username, password: cluster.client.password } });
   return {
     daprEnv: eks.daprEnv,
     resourcesPath: eks.resourcesPath,
     readPointer: async () => parse(await client.hget(POINTER_KEY, 'data')),
     readOrders: async () => {
-      const keys = (await Promise.all(client.nodes('master').map((node) => node.keys(`${ORDER_PREFIX}*`)))).flat();
+      const keys = (await Promise.all(client.nodes('master').map((node) => scanKeys(node, `${ORDER_PREFIX}*`)))).flat();
       return Promise.all(keys.map(async (key) => parse(await client.hget(key, 'data'))!));
     },
     stop: async () => {

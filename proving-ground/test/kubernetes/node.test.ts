@@ -3,7 +3,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { daprHelmValues } from '../../../infra/cdk/lib/dapr-helm-values';
-import { type K8sObject, ordersManifests, tokenSecretsOf } from '../../../infra/cdk/lib/manifests';
+import { cacheCredentialsOf, type K8sObject, ordersManifests, tokenSecretsOf } from '../../../infra/cdk/lib/manifests';
 import { topology } from '../../../infra/cdk/lib/topology';
 import { daprChartDir } from '../../harness/dapr-module';
 import { kubeBinary } from '../../harness/kubernetes/binaries';
@@ -137,6 +137,9 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
     const tokensValues = join(dir, 'tokens-values.json');
     writeFileSync(tokensValues, JSON.stringify({ secrets }));
     await helm(['install', 'order-store-tokens', resolve(__dirname, '../../../infra/cdk/charts/order-store-tokens'), '--namespace', topology.namespace, '--values', tokensValues]);
+    // The cache user's password, where deploy/statestore.yaml reads it from (Kubernetes' secret store).
+    const cachePassword = cacheCredentialsOf(objects, topology.stateStore).password;
+    await kubectl(['create', 'secret', 'generic', cachePassword.name, '-n', topology.namespace, `--from-literal=${cachePassword.key}=${cache.client.password}`]);
     await kubectl(['apply', '-f', '-'], list(byKind(['Component', 'Configuration', 'Resiliency'])));
     await kubectl(['apply', '-f', '-'], list(objects.filter((o) => !['Namespace', 'Component', 'Configuration', 'Resiliency'].includes(o.kind))));
     await timed('deploy/ Pods Ready', () => awaitReady(topology.namespace, replicasIn(objects), 240_000));

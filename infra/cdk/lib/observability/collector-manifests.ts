@@ -27,6 +27,31 @@ export const COLLECTOR = {
   metricsNamespace: 'Orders',
 } as const;
 
+/** Span attributes the awsxray exporter turns into X-Ray annotations (the apps set them: order.id on every order's span). */
+export const INDEXED_ATTRIBUTES = ['order.id', 'order.outcome'] as const;
+
+/**
+ * The X-Ray annotation key the exporter writes for a span attribute. ADOT v0.47.0 is built on
+ * collector-contrib v0.143.0, whose `exporter.xray.allowDot` feature gate is beta, so on by
+ * default: fixAnnotationKey keeps ASCII letters, digits and dots and makes anything else `_`
+ * (exporter/awsxrayexporter/internal/translator/segment.go at v0.143.0). `order.id` stays `order.id`.
+ */
+export function xrayAnnotationKey(attribute: string): string {
+  return attribute.replace(/[^0-9A-Za-z.]/g, '_');
+}
+
+/**
+ * The X-Ray filter expression that finds one order's traces. A key with a dot is written in
+ * brackets, `annotation[key]`, as X-Ray's filter expressions take such keys
+ * (https://docs.aws.amazon.com/xray/latest/devguide/xray-console-filters.html), as AWS's own
+ * Application Signals queries write `annotation[aws.local.operation]`; `annotation.order.id` would
+ * read as a key `order`.
+ */
+export const ORDER_TRACE_QUERY = (orderId: string): string => `annotation[${xrayAnnotationKey('order.id')}] = "${orderId}"`;
+
+/** The container Dapr's injector adds to each app's Pod (dapr/pkg/injector/consts/consts.go at v1.18.2: SidecarContainerName). */
+export const SIDECAR_CONTAINER = 'daprd';
+
 /** What the sidecars' and apps' OTLP exporters are pointed at in deploy/. */
 export const COLLECTOR_OTLP_ADDRESS = `${COLLECTOR.name}.${topology.namespace}.svc.cluster.local:${COLLECTOR.otlpHttpPort}`;
 
@@ -35,7 +60,15 @@ export interface CollectorSettings {
   readonly region: string;
   /** The log group the awsemf exporter writes metric events to (the stack creates it). */
   readonly metricsLogGroupName: string;
+  /** The Dapr control plane's namespace, where Sentry's metrics are scraped. @default 'dapr-system' */
+  readonly daprNamespace?: string;
 }
+
+/**
+ * Sentry's Pods, as the Dapr chart labels them (`app: dapr-sentry`), and the port its metrics are
+ * on (global.prometheus.port, 9090 by default, in charts/dapr/values.yaml at v1.18.2).
+ */
+export const SENTRY_METRICS = { podLabel: 'dapr-sentry', port: 9090 } as const;
 
 /** Dimension sets of each exported metric; a metric not declared here is not sent (CloudWatch bills per metric). */
 export const EXPORTED_METRICS: ReadonlyArray<{ metrics: string[]; dimensions: string[][] }> = [
@@ -57,10 +90,13 @@ export const EXPORTED_METRICS: ReadonlyArray<{ metrics: string[]; dimensions: st
   // Dapr's resiliency metrics (dapr/pkg/diagnostics/resiliency_monitoring.go at v1.18.2): an
   // activation of the circuit-breaker policy with status "open" is a breaker opening.
   { metrics: ['dapr_resiliency_activations_total'], dimensions: [['app_id', 'policy', 'status']] },
-  { metrics: ['process_resident_memory_bytes'], dimensions: [['app']] },
+  { metrics: ['process_resident_memory_bytes'], dimensions: [['app', 'container']] },
+  // When Sentry's issuing certificate expires, in Unix seconds (dapr/pkg/sentry/monitoring/metrics.go
+  // at v1.18.2): what the mTLS-expiry alarm counts down to.
+  { metrics: ['dapr_sentry_issuercert_expiry_timestamp'], dimensions: [[]] },
 ];
 
-/** Prometheus scrape jobs over the orders namespace's pods: the apps' http port, the sidecars' dapr-metrics port. */
+/** Prometheus scrape jobs over the orders namespace's pods: the apps' metrics port, the sidecars' dapr-metrics port. */
 function scrapeJob(jobName: string, container: string, portName: string) {
   return {
     job_name: jobName,
@@ -71,6 +107,8 @@ function scrapeJob(jobName: string, container: string, portName: string) {
       { source_labels: ['__meta_kubernetes_pod_container_name'], regex: container, action: 'keep' },
       { source_labels: ['__meta_kubernetes_pod_container_port_name'], regex: portName, action: 'keep' },
       { source_labels: ['__meta_kubernetes_pod_label_app_kubernetes_io_name'], target_label: 'app' },
+      // The app and its sidecar are two processes of one Pod: `container` keeps their process metrics apart.
+      { source_labels: ['__meta_kubernetes_pod_container_name'], target_label: 'container' },
       { source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' },
     ],
   };
@@ -78,6 +116,7 @@ function scrapeJob(jobName: string, container: string, portName: string) {
 
 /** The collector's own configuration, as the ConfigMap carries it. */
 export function collectorConfig(settings: CollectorSettings): Record<string, unknown> {
+  const daprNamespace = settings.daprNamespace ?? 'dapr-system';
   return {
     extensions: { health_check: { endpoint: `0.0.0.0:${COLLECTOR.healthPort}` } },
     receivers: {
@@ -85,10 +124,20 @@ export function collectorConfig(settings: CollectorSettings): Record<string, unk
       prometheus: {
         config: {
           scrape_configs: [
-            // Each app container's port is named `http` (deploy/order-*.yaml); its GET /metrics.
-            scrapeJob('orders-apps', `${topology.orderStore.appId}|${topology.orderGenerator.appId}`, 'http'),
+            // Each app container's GET /metrics is on its port named `metrics` (METRICS_PORT in
+            // deploy/order-*.yaml), which no Service publishes: scraped here, inside the cluster.
+            scrapeJob('orders-apps', `${topology.orderStore.appId}|${topology.orderGenerator.appId}`, 'metrics'),
             // Dapr's injector names the sidecar's metrics port dapr-metrics (9090): dapr/pkg/injector/consts/consts.go at v1.18.2.
-            scrapeJob('dapr-sidecars', 'daprd', 'dapr-metrics'),
+            scrapeJob('dapr-sidecars', SIDECAR_CONTAINER, 'dapr-metrics'),
+            {
+              job_name: 'dapr-sentry',
+              scrape_interval: '60s',
+              kubernetes_sd_configs: [{ role: 'pod', namespaces: { names: [daprNamespace] } }],
+              relabel_configs: [
+                { source_labels: ['__meta_kubernetes_pod_label_app'], regex: SENTRY_METRICS.podLabel, action: 'keep' },
+                { source_labels: ['__meta_kubernetes_pod_container_port_number'], regex: String(SENTRY_METRICS.port), action: 'keep' },
+              ],
+            },
           ],
         },
       },
@@ -100,9 +149,9 @@ export function collectorConfig(settings: CollectorSettings): Record<string, unk
     exporters: {
       awsxray: {
         region: settings.region,
-        // Indexed attributes become X-Ray annotations (dots as underscores), which filter
-        // expressions search: `annotation.order_id = "<orderId>"` finds an order's trace.
-        indexed_attributes: ['order.id', 'order.outcome'],
+        // Indexed attributes become X-Ray annotations, which filter expressions search:
+        // ORDER_TRACE_QUERY finds an order's trace.
+        indexed_attributes: [...INDEXED_ATTRIBUTES],
       },
       awsemf: {
         region: settings.region,
@@ -125,6 +174,7 @@ export function collectorConfig(settings: CollectorSettings): Record<string, unk
 /** The collector's ServiceAccount, RBAC for pod discovery, ConfigMap, Deployment and Service. */
 export function collectorManifests(settings: CollectorSettings): K8sObject[] {
   const namespace = topology.namespace;
+  const daprNamespace = settings.daprNamespace ?? 'dapr-system';
   const labels = { 'app.kubernetes.io/name': COLLECTOR.name, 'app.kubernetes.io/part-of': 'orders' };
   const metadata = (name: string) => ({ name, namespace, labels });
   return [
@@ -140,6 +190,20 @@ export function collectorManifests(settings: CollectorSettings): K8sObject[] {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
       metadata: metadata(`${COLLECTOR.name}-pod-discovery`),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${COLLECTOR.name}-pod-discovery` },
+      subjects: [{ kind: 'ServiceAccount', name: COLLECTOR.serviceAccount, namespace }],
+    },
+    // The same, in Dapr's namespace, for Sentry's certificate-expiry metric.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { ...metadata(`${COLLECTOR.name}-pod-discovery`), namespace: daprNamespace },
+      rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { ...metadata(`${COLLECTOR.name}-pod-discovery`), namespace: daprNamespace },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${COLLECTOR.name}-pod-discovery` },
       subjects: [{ kind: 'ServiceAccount', name: COLLECTOR.serviceAccount, namespace }],
     },
