@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# What `npm test` needs besides what npm start does (dev/bootstrap.sh): Redis and OpenSSL from the
-# OS's packages (the suites start their own servers), and the Kubernetes control plane and node
-# the deploy/ suites run (proving-ground/bootstrap-kube.sh). Installed only when missing.
+# What the bench, chaos and the suites need besides what npm start does (dev/bootstrap.sh): Redis
+# and OpenSSL from the OS's packages (they start their own servers). Installed only when missing.
+# The Kubernetes binaries are bootstrap-kube.sh's, which only `npm test` runs.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -22,4 +22,3 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 bash dev/bootstrap.sh
-bash proving-ground/bootstrap-kube.sh

@@ -8,6 +8,7 @@ cd "$root"
 # shellcheck source=node-env.sh
 source dev/node-env.sh
 bash proving-ground/bootstrap.sh
+bash proving-ground/bootstrap-kube.sh
 echo "[test] building (tsc -b, the apps' bundles) and type-checking" >&2
 npm run --silent build
 npx tsc -p tsconfig.check.json
