@@ -144,7 +144,9 @@ describe('npm start from a fresh clone, as a user without root, with no build to
         if (!trapped && !existsSync(join(tools, name))) symlinkSync(join(dir, name), join(tools, name));
       }
     }
-    env = { HOME: home, PATH: [traps, tools].join(':'), LANG: 'C.UTF-8', TMPDIR: tmpdir() };
+    // Of this environment, only what reaches the npm registry (a proxy, the certificates it is trusted with) goes along.
+    const network = Object.entries(process.env).filter(([name]) => /^(https?_proxy|no_proxy|all_proxy|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR)$/i.test(name));
+    env = { ...Object.fromEntries(network), HOME: home, PATH: [traps, tools].join(':'), LANG: 'C.UTF-8', TMPDIR: tmpdir() };
 
     if (process.getuid?.() === 0) {
       // The test runs as root in CI: npm start runs as `nobody`, owning the clone and its home.
