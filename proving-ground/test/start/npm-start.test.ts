@@ -57,16 +57,31 @@ function place(source: string, path: string): void {
   }
 }
 
-/** Processes whose command line names this directory: what npm start left behind. */
-function processesUnder(dir: string): string[] {
+/**
+ * daprd processes anywhere on the machine (other network namespaces, containers included) that name
+ * one of these ports: `dapr run` lists every daprd and refuses their ports (dapr/cli v1.16.5,
+ * pkg/standalone/run.go: newDaprMeta, portExists), free or not.
+ */
+function daprdsClaiming(ports: number[]): string[] {
+  return commandLines().filter(({ command }) => /(^|\/)daprd /.test(command)).flatMap(({ pid, command }) => {
+    const claimed = [...command.matchAll(/--(?:dapr-http-port|dapr-grpc-port|app-port) (\d+)/g)].map((m) => Number(m[1])).filter((port) => ports.includes(port));
+    return claimed.length > 0 ? [`daprd ${pid} (ports ${claimed.join(', ')})`] : [];
+  });
+}
+
+function commandLines(): Array<{ pid: string; command: string }> {
   return readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).flatMap((pid) => {
     try {
-      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      return command.includes(dir) ? [`${pid}: ${command}`] : [];
+      return [{ pid, command: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') }];
     } catch {
       return [];
     }
   });
+}
+
+/** Processes whose command line names this directory: what npm start left behind. */
+function processesUnder(dir: string): string[] {
+  return commandLines().filter(({ command }) => command.includes(dir)).map(({ pid, command }) => `${pid}: ${command}`);
 }
 
 describe('npm start from a fresh clone, as a user without root, with no build tool on PATH', () => {
@@ -114,6 +129,8 @@ describe('npm start from a fresh clone, as a user without root, with no build to
     const held = [];
     for (const port of ownPorts) if (!(await portIsFree(port))) held.push(port);
     if (held.length > 0) throw new Error(`npm start needs ports ${held.join(', ')}, which something on this machine holds (an npm start of yours?): stop it first`);
+    const claimed = daprdsClaiming(ownPorts);
+    if (claimed.length > 0) throw new Error(`the Dapr CLI refuses ports another daprd on this machine names: ${claimed.join('; ')}: stop them first`);
 
     work = mkdtempSync(join(tmpdir(), 'orders-npm-start-'));
     chmodSync(work, 0o755);
