@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `npm start` needs, installed only when missing and never as root: the npm dependencies and
-# the Dapr CLI, daprd, Sentry and Jaeger (dev/dapr-binaries.sh). Redis is the user's, or the one
-# npm start runs from redis-server. Safe to run again; a second run costs a second or two.
+# the Dapr CLI, daprd, Sentry and Jaeger (dev/dapr-binaries.sh). No OS package and no Kubernetes
+# binary. With --redis (npm start), it first makes sure there will be a Redis: the user's on
+# 6379, or redis-server to start one. Safe to run again; a second run costs a second or two.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -24,7 +25,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm install --no-audit --no-fund --loglevel=error
 fi
 
-# Redis: npm start uses one already answering on 6379, else runs redis-server.
-command -v redis-server >/dev/null || log "note: no redis-server on PATH; npm start then needs a Redis answering on 127.0.0.1:6379 (brew install redis, or apt-get install redis-server)"
+# Said before the Dapr builds, which take minutes the first time.
+if [ "${1:-}" = --redis ]; then node --conditions=development --import=tsx dev/src/redis.ts; fi
 
 bash dev/dapr-binaries.sh

@@ -9,6 +9,23 @@ export GOTOOLCHAIN=local
 
 command -v go >/dev/null || { log "Go is needed to build from Go modules: install it from https://go.dev/dl"; exit 1; }
 
+# Stops, before anything is built, when the installed Go is older than a module's go.mod asks:
+# with GOTOOLCHAIN=local that build would fail only after its downloads. `go list -m` fetches the
+# module's go.mod alone.
+require_go_for() { # module, version
+  local have wanted
+  have=$(go env GOVERSION)
+  wanted=$(go list -m -json "$1@v$2" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const wanted = JSON.parse(s).GoVersion ?? "0";
+      const parts = (v) => v.replace(/^go/, "").split(".").map(Number);
+      const [h, w] = [parts(process.argv[1]), parts(wanted)];
+      const i = [0, 1, 2].find((k) => (h[k] || 0) !== (w[k] || 0));
+      console.log(wanted);
+      process.exit(i !== undefined && (h[i] || 0) < (w[i] || 0) ? 1 : 0);
+    });' "$have") || { log "$1 $2 needs Go $wanted or later, this machine has $have: https://go.dev/dl"; exit 1; }
+}
+
 up_to_date() { # binary, version
   [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.version" 2>/dev/null)" = "$2" ]
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm run bench`, `npm run chaos`: bootstrap what is missing, then run one TypeScript entry point
-# on the pinned Node.js, with its arguments, e.g. `bash dev/run.sh proving-ground/bench/run.ts --quick`.
+# `npm run trace`: bootstrap what npm start does (dev/bootstrap.sh: no Kubernetes, no OS package),
+# then run one TypeScript entry point on the pinned Node.js, with its arguments, e.g.
+# `bash dev/run.sh dev/src/trace.ts 42`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"

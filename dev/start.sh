@@ -5,5 +5,5 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source=node-env.sh
 source dev/node-env.sh
-bash dev/bootstrap.sh
+bash dev/bootstrap.sh --redis
 exec node --conditions=development --import=tsx dev/src/start.ts

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# What `npm test` needs besides what npm start does (dev/bootstrap.sh): Redis and OpenSSL from the
-# OS's packages (the suites start their own servers), cfn-lint from PyPI, and the Kubernetes control plane and node
-# the deploy/ suites run (proving-ground/bootstrap-kube.sh). Installed only when missing.
+# What the bench, chaos and the suites need besides what npm start does (dev/bootstrap.sh): Redis
+# and OpenSSL from the OS's packages (they start their own servers). Installed only when missing.
+# The Kubernetes binaries are bootstrap-kube.sh's, which only `npm test` runs.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -21,16 +21,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# cfn-lint, which infra/cdk/test/cfn-lint.test.ts runs on every synthesized template: from PyPI,
-# as root for everyone or else for this user (~/.local/bin, put on PATH here for the run).
-if ! command -v cfn-lint >/dev/null; then
-  export PATH="$HOME/.local/bin:$PATH"
-  if ! command -v cfn-lint >/dev/null; then
-    command -v pip3 >/dev/null || { log "please install Python 3 with pip (e.g. sudo apt-get install python3-pip), then: pip3 install cfn-lint"; exit 1; }
-    log "installing cfn-lint (pip)"
-    if [ "$(id -u)" = 0 ]; then pip3 install --quiet 'cfn-lint>=1.51,<2'; else pip3 install --quiet --user 'cfn-lint>=1.51,<2'; fi
-  fi
-fi
-
 bash dev/bootstrap.sh
-bash proving-ground/bootstrap-kube.sh

@@ -22,12 +22,17 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Also write the output here as it comes, e.g. process.stdout for `npm start`. */
   echo?: NodeJS.WritableStream;
+  /** Run as this user and group (the caller must be root), e.g. to show a command needs no root. */
+  uid?: number;
+  gid?: number;
 }
 
 export function startProcess(name: string, command: string, args: string[], options: StartOptions = {}): Proc {
   const child: ChildProcess = spawn(command, args, {
     cwd: options.cwd,
     env: options.env ?? process.env,
+    uid: options.uid,
+    gid: options.gid,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,7 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { daprBinary } from './dapr-binaries';
 import { type Proc, answers, freePort, startProcess, awaitReady } from './processes';
+
+/** Where `npm start` runs Sentry: the address the Dapr CLI gives sidecars when mTLS is on (dapr/cli v1.16.5, pkg/standalone/run.go: sentryDefaultAddress). */
+export const localSentryPort = 50001;
 
 export interface Sentry {
   /** `host:port` for daprd's --sentry-address. */
@@ -32,9 +36,33 @@ spec:
 `;
 
 /**
+ * How long before its end a kept CA is replaced. Sentry makes a root and an issuer valid for a
+ * year (dapr v1.18.2, pkg/sentry/server/ca/bundle/cert.go: defaultCATTL) and, self-hosted, makes
+ * new ones only when the files are missing (pkg/sentry/server/ca/ca.go): a kept CA would stop
+ * every sidecar a year after the first `npm start`.
+ */
+export const caRenewalMarginMs = 30 * 24 * 60 * 60 * 1000;
+
+const CA_FILES = ['ca.crt', 'issuer.crt', 'issuer.key'];
+
+/** True when the root or the issuer in this directory is missing, unreadable, or ends within the margin. */
+export function caNeedsRenewal(credentials: string, now = new Date()): boolean {
+  if (!CA_FILES.every((file) => existsSync(join(credentials, file)))) return true;
+  try {
+    return ['ca.crt', 'issuer.crt'].some((file) => {
+      const certificate = new X509Certificate(readFileSync(join(credentials, file)));
+      return certificate.validToDate.getTime() - now.getTime() < caRenewalMarginMs;
+    });
+  } catch {
+    return true;
+  }
+}
+
+/**
  * Starts Dapr's certificate authority. On a first start Sentry writes a new root and issuer into
  * the directory it also watches, and then keeps reloading them; so a new CA is made by a first
- * run that is stopped once the files exist, and the real run starts on finished files.
+ * run that is stopped once the files exist, and the real run starts on finished files. A CA
+ * near its end (caNeedsRenewal) is removed first, so the first run makes a new one.
  */
 export async function startSentry(options: SentryOptions): Promise<Sentry> {
   const credentials = join(options.dir, 'credentials');
@@ -42,7 +70,6 @@ export async function startSentry(options: SentryOptions): Promise<Sentry> {
   const configPath = join(options.dir, 'daprsystem.yaml');
   writeFileSync(configPath, SYSTEM_CONFIG);
   const caPath = join(credentials, 'ca.crt');
-  const issuerKey = join(credentials, 'issuer.key');
 
   const launch = async (port: number) => {
     const healthzPort = await freePort();
@@ -69,9 +96,10 @@ export async function startSentry(options: SentryOptions): Promise<Sentry> {
   };
 
   const port = options.port ?? (await freePort());
-  if (!existsSync(caPath) || !existsSync(issuerKey)) {
+  if (caNeedsRenewal(credentials)) {
+    for (const file of CA_FILES) rmSync(join(credentials, file), { force: true });
     const first = await launch(port);
-    await awaitReady(first, 'sentry to write its CA', () => existsSync(caPath) && existsSync(issuerKey), 15_000);
+    await awaitReady(first, 'sentry to write its CA', () => CA_FILES.every((file) => existsSync(join(credentials, file))), 15_000);
     await first.stop(5_000);
   }
   const proc = await launch(port);

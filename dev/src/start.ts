@@ -11,17 +11,15 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { exitOnSettingsError, parseSettings, setting, topology } from '@orders/common';
-import { daprBinary } from './dapr-binaries';
-const repoRoot = join(__dirname, '..', '..');
+import { daprBinary, daprRuntimePath } from './dapr-binaries';
 import { startJaeger } from './jaeger';
 import { answers } from './processes';
-import { ping, startRedis } from './redis';
+import { localRedisPort, ping, startRedis } from './redis';
 import { startRoundRobinProxy } from './round-robin-proxy';
 import { replicatedRunFile } from './run-file';
-import { startSentry } from './sentry';
+import { localSentryPort, startSentry } from './sentry';
 
-const REDIS_PORT = 6379;
-const SENTRY_PORT = 50001;
+const repoRoot = join(__dirname, '..', '..');
 
 const settings = (() => {
   try {
@@ -41,11 +39,11 @@ async function main(): Promise<void> {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
 
-  if (await ping(REDIS_PORT)) {
-    say(`using the Redis already answering on 127.0.0.1:${REDIS_PORT}`);
+  if (await ping(localRedisPort)) {
+    say(`using the Redis already answering on 127.0.0.1:${localRedisPort}`);
   } else {
-    say(`starting Redis on 127.0.0.1:${REDIS_PORT}`);
-    const redis = await startRedis({ port: REDIS_PORT, appendOnly: true, dir: join(repoRoot, '.run') });
+    say(`starting Redis on 127.0.0.1:${localRedisPort}`);
+    const redis = await startRedis({ port: localRedisPort, appendOnly: true, dir: join(repoRoot, '.run') });
     cleanups.push(() => redis.stop());
   }
 
@@ -62,8 +60,8 @@ async function main(): Promise<void> {
     cleanups.push(() => jaeger.stop());
   }
 
-  say(`starting Sentry on 127.0.0.1:${SENTRY_PORT} (certificates in .run/sentry)`);
-  const sentry = await startSentry({ dir: join(repoRoot, '.run', 'sentry'), port: SENTRY_PORT }).catch(async (error: unknown) => {
+  say(`starting Sentry on 127.0.0.1:${localSentryPort} (certificates in .run/sentry)`);
+  const sentry = await startSentry({ dir: join(repoRoot, '.run', 'sentry'), port: localSentryPort }).catch(async (error: unknown) => {
     await cleanUp();
     throw error;
   });
@@ -86,8 +84,9 @@ async function main(): Promise<void> {
   const dapr = spawn(daprBinary('dapr'), ['run', '-f', runFile], {
     cwd: repoRoot,
     stdio: 'inherit',
-    // Sidecars register and call each other on loopback only.
-    env: { ...process.env, DAPR_TRUST_ANCHORS: sentry.trustAnchors, NAMESPACE: 'default', DAPR_HOST_IP: '127.0.0.1' },
+    // Sidecars register and call each other on loopback only. DAPR_RUNTIME_PATH is where the CLI
+    // finds daprd for a run file (dapr-binaries.ts).
+    env: { ...process.env, DAPR_RUNTIME_PATH: daprRuntimePath, DAPR_TRUST_ANCHORS: sentry.trustAnchors, NAMESPACE: 'default', DAPR_HOST_IP: '127.0.0.1' },
   });
   say('try: curl -i -X POST localhost:3000/neworder -H "content-type: application/json" -d \'{"data":{"orderId":"42"}}\'');
   say('     curl localhost:3000/order');

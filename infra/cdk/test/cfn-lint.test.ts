@@ -7,7 +7,7 @@ import { synth } from './helpers';
 
 // cfn-lint, the CloudFormation linter AWS maintains (https://github.com/aws-cloudformation/cfn-lint),
 // checks each template the tests synthesize against the resource schemas CloudFormation itself uses.
-// proving-ground/bootstrap.sh installs it when it is missing.
+// proving-ground/test.sh (npm test) installs it when it is missing.
 
 /** Every template variant the tests synthesize, with prebuilt images so that none builds Docker assets. */
 const images = { orderStoreImage: 'example/store:1', orderGeneratorImage: 'example/gen:1' };
@@ -48,7 +48,7 @@ function cfnLint(args: string[]): { status: number | null; stdout: string; stder
 test('every template variant passes cfn-lint, but for findings accepted with a reason', () => {
   const version = cfnLint(['--version']);
   if (version.error || version.status !== 0) {
-    throw new Error('cfn-lint is not installed: run `bash proving-ground/bootstrap.sh` (or `pip install --user cfn-lint`)');
+    throw new Error('cfn-lint is not installed: `npm test` installs it, or `pip install --user cfn-lint`');
   }
   const dir = mkdtempSync(join(tmpdir(), 'orders-cfn-lint-'));
   try {
