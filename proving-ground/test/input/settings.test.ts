@@ -25,6 +25,7 @@ const badValues = {
     PROTECT_READS: 'maybe',
     OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector:4318',
     TRACE_SAMPLING_RATE: '1.5',
+    METRICS_PORT: 'nine',
   },
   'order-generator': {
     PORT: '70000',
@@ -43,6 +44,7 @@ const badValues = {
     LOG_LEVEL: 'verbose',
     OTEL_EXPORTER_OTLP_ENDPOINT: 'collector',
     TRACE_SAMPLING_RATE: 'half',
+    METRICS_PORT: '99999',
   },
 } as const;
 
