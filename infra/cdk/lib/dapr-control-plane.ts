@@ -130,7 +130,8 @@ export class DaprControlPlane extends Construct {
     // last-applied-configuration annotation may take, and it adopts CRDs an earlier install's
     // chart created, replacing each spec.versions list whole. A throwaway chart of the CRDs as
     // templates would get Helm 4's server-side apply, but Helm refuses to adopt CRDs without its
-    // release annotations, which is every CRD of a cluster installed before.
+    // release annotations, which is every CRD of a cluster installed before, and the handler
+    // passes no --take-ownership (kubectl-handler/helm/__init__.py).
     this.crds = new eks.KubernetesManifest(this, 'Crds', { cluster: props.cluster, manifest: daprCrds(this.version), overwrite: true });
 
     this.chart = new eks.HelmChart(this, 'Chart', {
