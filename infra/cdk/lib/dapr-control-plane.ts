@@ -1,7 +1,10 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { Construct } from 'constructs';
 import { daprHelmValues, SCHEDULER_STORAGE_CLASS } from './dapr-helm-values';
+import { type K8sObject, parseManifest } from './manifests';
 import { topology } from './topology';
 
 /** Where the official chart is published. */
@@ -16,6 +19,35 @@ export const DAPR_HELM_REPOSITORY = 'https://dapr.github.io/helm-charts/';
  * `pending-*` (infra/cdk/README.md says how to recover from either).
  */
 export const HELM_WAIT_TIMEOUT = Duration.minutes(12);
+
+/**
+ * The `crds/` folder of each Dapr chart version this app can install, copied verbatim as
+ * `<version>/*.yaml`, so that a synth needs no network and no Helm. A proving-ground test checks
+ * the pinned version's copy against the chart's sources.
+ */
+export const DAPR_CRDS_DIR = resolve(__dirname, '../dapr-crds');
+
+/**
+ * The CustomResourceDefinitions of a Dapr version, from its copy of the chart's `crds/`. A version
+ * without a copy fails the synth: Helm never updates `crds/` on `helm upgrade`, so the chart alone
+ * would leave the old CRDs behind.
+ */
+export function daprCrds(version: string, dir: string = DAPR_CRDS_DIR): K8sObject[] {
+  const versionDir = join(dir, version);
+  if (!existsSync(versionDir)) {
+    throw new Error(
+      `daprVersion ${version}: ${dir} has no copy of that chart's CRDs; add it with ` +
+        `\`helm pull dapr --repo ${DAPR_HELM_REPOSITORY} --version ${version} --untar && cp dapr/crds/*.yaml ${versionDir}/\``,
+    );
+  }
+  const crds = readdirSync(versionDir)
+    .filter((file) => file.endsWith('.yaml'))
+    .sort()
+    .flatMap((file) => parseManifest(join(versionDir, file)));
+  const other = crds.find((object) => object.kind !== 'CustomResourceDefinition');
+  if (crds.length === 0 || other) throw new Error(`${versionDir}: expected only CustomResourceDefinitions, found ${other ? `${other.kind} ${other.metadata.name}` : 'none'}`);
+  return crds;
+}
 
 export interface DaprControlPlaneProps {
   /** The cluster to install into. */
@@ -49,6 +81,8 @@ export class DaprControlPlane extends Construct {
    * namespace and the scheduler's StorageClass.
    */
   readonly prerequisites: eks.KubernetesManifest;
+  /** The version's CustomResourceDefinitions, applied before the chart on every install and upgrade. */
+  readonly crds: eks.KubernetesManifest;
   readonly version: string;
   readonly namespace: string;
 
@@ -85,6 +119,21 @@ export class DaprControlPlane extends Construct {
     ];
     this.prerequisites = new eks.KubernetesManifest(this, 'Prerequisites', { cluster: props.cluster, manifest: objects, overwrite: true });
 
+    // Helm installs a chart's crds/ only when they are absent and never upgrades them, so Dapr's
+    // upgrade guide applies the new version's CRDs first
+    // (https://docs.dapr.io/operations/hosting/kubernetes/kubernetes-upgrade/). The stack owns
+    // them instead of the chart (skipCrds below). The kubectl handler has no server-side apply:
+    // with overwrite it runs `kubectl apply -f` (client-side) on create and update, and
+    // `kubectl delete` on delete (aws-cdk-lib 2.276.0,
+    // custom-resource-handlers/dist/aws-eks-v2/kubectl-handler/apply/__init__.py). Client-side
+    // apply is enough here: the largest CRD (about 30 KB) fits the 256 KB that the
+    // last-applied-configuration annotation may take, and it adopts CRDs an earlier install's
+    // chart created, replacing each spec.versions list whole. A throwaway chart of the CRDs as
+    // templates would get Helm 4's server-side apply, but Helm refuses to adopt CRDs without its
+    // release annotations, which is every CRD of a cluster installed before, and the handler
+    // passes no --take-ownership (kubectl-handler/helm/__init__.py).
+    this.crds = new eks.KubernetesManifest(this, 'Crds', { cluster: props.cluster, manifest: daprCrds(this.version), overwrite: true });
+
     this.chart = new eks.HelmChart(this, 'Chart', {
       cluster: props.cluster,
       repository: DAPR_HELM_REPOSITORY,
@@ -93,6 +142,7 @@ export class DaprControlPlane extends Construct {
       version: this.version,
       namespace: this.namespace,
       createNamespace: false,
+      skipCrds: true,
       // The apps' Deployments must not be applied before the injector's webhook answers: the
       // chart registers it with failurePolicy Ignore (webhookFailurePolicy in
       // charts/dapr/charts/dapr_sidecar_injector/values.yaml), so until then their pods are
@@ -105,6 +155,6 @@ export class DaprControlPlane extends Construct {
       timeout: HELM_WAIT_TIMEOUT,
       values: daprHelmValues({ highAvailability }),
     });
-    this.chart.node.addDependency(this.prerequisites);
+    this.chart.node.addDependency(this.prerequisites, this.crds);
   }
 }

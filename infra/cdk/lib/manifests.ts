@@ -77,7 +77,18 @@ export interface Substitutions {
    * into order-store's app port) and the cache's (the allow out to 6379/6380).
    */
   readonly networkPolicyCidrs?: { readonly loadBalancer: string[]; readonly cache: string[] };
+  /** The control plane's Dapr version, which every Dapr-enabled Deployment's pod template then carries. */
+  readonly daprVersion?: string;
 }
+
+/**
+ * The pod-template annotation that carries the control plane's Dapr version. The sidecar injector
+ * gives a Pod the daprd of its own version only when the Pod is created
+ * (https://docs.dapr.io/operations/hosting/kubernetes/kubernetes-upgrade/ restarts the apps
+ * after the control plane), so a version bump must change the template for the Deployment to
+ * roll its Pods onto the new sidecar.
+ */
+export const DAPR_VERSION_ANNOTATION = 'orders.example/dapr-version';
 
 interface PolicyPeer {
   ipBlock?: { cidr: string };
@@ -169,6 +180,10 @@ export function substitute(objects: K8sObject[], subs: Substitutions, stateStore
       }
       const replicas = subs.replicas?.[object.metadata.name];
       if (replicas !== undefined) spec.replicas = replicas;
+      const annotations = spec.template.metadata?.annotations;
+      if (subs.daprVersion !== undefined && annotations?.['dapr.io/enabled'] === 'true') {
+        annotations[DAPR_VERSION_ANNOTATION] = subs.daprVersion;
+      }
     }
     if (object.kind === 'Component' && object.metadata.name === stateStoreName) {
       const spec = object.spec as { metadata: ComponentItem[] };
@@ -238,6 +253,8 @@ export interface OrdersDeployment {
   readonly orderStoreReplicas?: number;
   /** @default 1 */
   readonly orderGeneratorReplicas?: number;
+  /** The control plane's Dapr version. @default topology.daprVersion */
+  readonly daprVersion?: string;
 }
 
 /**
@@ -258,6 +275,7 @@ export function ordersManifests(deployment: OrdersDeployment, dir: string = DEPL
       ...(deployment.certificateArn ? { loadBalancerCertificateArn: deployment.certificateArn } : {}),
       ...(deployment.cachePassword ? { cachePassword: deployment.cachePassword } : {}),
       ...(deployment.networkPolicyCidrs ? { networkPolicyCidrs: deployment.networkPolicyCidrs } : {}),
+      daprVersion: deployment.daprVersion ?? topology.daprVersion,
       replicas: {
         [topology.orderStore.appId]: deployment.orderStoreReplicas ?? 2,
         [topology.orderGenerator.appId]: deployment.orderGeneratorReplicas ?? 1,

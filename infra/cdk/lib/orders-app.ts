@@ -71,6 +71,11 @@ export interface OrdersAppProps {
    */
   readonly orderGeneratorReplicas?: number;
   /**
+   * The Dapr version of the control plane the apps run on: a change rolls their Pods onto its sidecar.
+   * @default topology.daprVersion
+   */
+  readonly daprVersion?: string;
+  /**
    * Generate the write token, so writes through the load balancer need `Authorization: Bearer`.
    * Dapr's app API token is generated either way.
    * @default true
@@ -129,6 +134,7 @@ export class OrdersApp extends Construct {
         ...(props.certificateArn ? { certificateArn: props.certificateArn } : {}),
         orderStoreReplicas: props.orderStoreReplicas,
         orderGeneratorReplicas: props.orderGeneratorReplicas,
+        ...(props.daprVersion ? { daprVersion: props.daprVersion } : {}),
       },
       props.deployDir,
     ).flatMap((file) => file.objects);

@@ -114,6 +114,7 @@ export class OrdersStack extends Stack {
       orderStoreReplicas: settings.orderStoreReplicas,
       orderGeneratorReplicas: settings.orderGeneratorReplicas,
       writeToken: settings.writeToken,
+      daprVersion: this.dapr.version,
     });
 
     this.observability = new Observability(this, 'Observability', {

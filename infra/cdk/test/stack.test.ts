@@ -5,7 +5,8 @@ import { principalOfCaller } from '../lib/deploying-identity';
 import { OrdersStack } from '../lib/orders-stack';
 import { readSettings } from '../lib/settings';
 import { clientAccessString } from '../lib/cache';
-import { DAPR_HELM_REPOSITORY } from '../lib/dapr-control-plane';
+import { DAPR_HELM_REPOSITORY, daprCrds } from '../lib/dapr-control-plane';
+import { DAPR_VERSION_ANNOTATION } from '../lib/manifests';
 import { CACHE_SECRET_STORE } from '../lib/orders-app';
 import { topology } from '../lib/topology';
 import { CHECK_ACTIONS } from '../lib/teardown-check';
@@ -154,11 +155,26 @@ describe('Dapr control plane', () => {
     expect(lambdaSeconds - waitSeconds).toBeGreaterThanOrEqual(180);
   });
 
-  test('daprHa=false, the cheap choice, turns HA mode off; daprVersion moves the pin', () => {
-    const { template: single } = synth({ daprHa: 'false', maxAzs: '2', daprVersion: '1.18.1', orderStoreImage: 'example/store:1', orderGeneratorImage: 'example/gen:1' });
+  test('daprHa=false, the cheap choice, turns HA mode off', () => {
+    const { template: single } = synth({ daprHa: 'false', maxAzs: '2', orderStoreImage: 'example/store:1', orderGeneratorImage: 'example/gen:1' });
     expect(helmValues(single, 'dapr')).toMatchObject({ global: { ha: { enabled: false } } });
-    single.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', { Chart: 'dapr', Version: '1.18.1' });
     single.resourceCountIs('AWS::EC2::Subnet', 4);
+  });
+
+  test('the version\'s CRDs are applied before the chart, which skips its own, and taken away after it', () => {
+    const crds = logicalId(template, 'Custom::AWSCDK-EKS-KubernetesResource', 'DaprCrds');
+    expect(manifests.get(crds)?.map((object) => object.metadata.name).sort()).toEqual(daprCrds(topology.daprVersion).map((crd) => crd.metadata.name).sort());
+    // overwrite: the handler applies them on create too, adopting CRDs an earlier chart install made.
+    expect(resources[crds]?.Properties).toMatchObject({ Overwrite: true });
+    const chart = logicalId(template, 'Custom::AWSCDK-EKS-HelmChart', 'DaprChart');
+    expect(resources[chart]?.DependsOn).toContain(crds);
+    expect(resources[chart]?.Properties).toMatchObject({ Version: topology.daprVersion, SkipCrds: true });
+  });
+
+  test('a daprVersion without a copy of its CRDs fails the synth, naming how to add one', () => {
+    expect(() => synth({ daprVersion: '1.18.1', orderStoreImage: 'example/store:1', orderGeneratorImage: 'example/gen:1' })).toThrow(
+      /daprVersion 1\.18\.1: .*dapr-crds has no copy .*helm pull dapr .*--version 1\.18\.1/,
+    );
   });
 
   test('HA puts one Dapr raft member in each of three zones: three zones of subnets, one replica per zone required', () => {
@@ -182,6 +198,8 @@ describe('orders manifests', () => {
         'dapr.io/enable-app-health-check': 'true',
         'dapr.io/sidecar-listen-addresses': '127.0.0.1',
         'dapr.io/graceful-shutdown-seconds': expect.any(String),
+        // A version bump changes the template, so the Deployment rolls its Pods onto the new sidecar.
+        [DAPR_VERSION_ANNOTATION]: topology.daprVersion,
       });
     }
     expect(template_(find('Deployment', topology.orderStore.appId)).metadata?.annotations).toMatchObject({

@@ -8,6 +8,7 @@ import * as networking from 'kubernetes-models/networking.k8s.io/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { DEPLOY_DIR, type K8sObject, loadDeployDir, parseManifest, substitute, tokenSecretsOf } from '../../../infra/cdk/lib/manifests';
+import { DAPR_CRDS_DIR } from '../../../infra/cdk/lib/dapr-control-plane';
 import { topology } from '../../../infra/cdk/lib/topology';
 import { daprChartDir, injectorAnnotationNames, unknownDaprAnnotations } from '../../harness/dapr-module';
 
@@ -133,6 +134,13 @@ describe('Dapr CRD schemas', () => {
     const valid = validate(object);
     expect(validate.errors ?? []).toEqual([]);
     expect(valid).toBe(true);
+  });
+
+  test('the CDK app\'s copy of the pinned chart\'s crds/ is that folder, file for file and byte for byte', () => {
+    const chartCrds = join(daprChartDir(), 'crds');
+    const copy = join(DAPR_CRDS_DIR, topology.daprVersion);
+    const read = (dir: string) => Object.fromEntries(readdirSync(dir).sort().map((file) => [file, readFileSync(join(dir, file), 'utf8')]));
+    expect(read(copy)).toEqual(read(chartCrds));
   });
 
   test('the validator rejects a misspelt field', () => {
