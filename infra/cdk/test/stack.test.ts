@@ -22,7 +22,7 @@ describe('cluster', () => {
   test('is EKS Auto Mode with both built-in node pools, nodes in private subnets', () => {
     template.hasResourceProperties('AWS::EKS::Cluster', {
       Name: 'orders',
-      Version: '1.34',
+      Version: '1.36',
       ComputeConfig: { Enabled: true, NodePools: ['system', 'general-purpose'] },
       KubernetesNetworkConfig: { ElasticLoadBalancing: { Enabled: true } },
       StorageConfig: { BlockStorage: { Enabled: true } },
