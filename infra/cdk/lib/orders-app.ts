@@ -59,6 +59,12 @@ export interface OrdersAppProps {
    * @default deploy/ at the repository root
    */
   readonly deployDir?: string;
+  /**
+   * Kustomize components of the manifests' directory to apply over them (paths relative to it),
+   * e.g. the tracing export to the collector the stack runs.
+   * @default none
+   */
+  readonly components?: readonly string[];
 }
 
 /**
@@ -93,6 +99,7 @@ export class OrdersApp extends Construct {
         allowedClientCidrs: props.allowedClientCidrs,
         orderStoreReplicas: props.orderStoreReplicas,
         orderGeneratorReplicas: props.orderGeneratorReplicas,
+        components: props.components,
       },
       props.deployDir,
     ).flatMap((file) => file.objects);

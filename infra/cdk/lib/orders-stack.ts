@@ -7,6 +7,7 @@ import { DaprControlPlane } from './dapr-control-plane';
 import { ownLambdaLogGroups } from './lambda-log-groups';
 import { Network } from './network';
 import { suppressNagFindings } from './nag-suppressions';
+import { COLLECTOR_EXPORT_COMPONENT } from './observability/collector-manifests';
 import { Observability } from './observability/observability';
 import { type AppImage, OrdersApp } from './orders-app';
 import type { Settings } from './settings';
@@ -97,6 +98,8 @@ export class OrdersStack extends Stack {
       orderStoreReplicas: settings.orderStoreReplicas,
       orderGeneratorReplicas: settings.orderGeneratorReplicas,
       writeToken: settings.writeToken,
+      // The apps and sidecars export their traces to the collector Observability runs.
+      components: [COLLECTOR_EXPORT_COMPONENT],
     });
 
     this.observability = new Observability(this, 'Observability', {

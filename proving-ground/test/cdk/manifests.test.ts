@@ -306,7 +306,7 @@ describe('substitute', () => {
 });
 
 describe('the token chart', () => {
-  const chartDir = resolve(__dirname, '../charts/order-store-tokens');
+  const chartDir = resolve(__dirname, '../../../infra/cdk/charts/order-store-tokens');
 
   test('is a Helm v2 chart whose template generates a token per named Secret and keeps existing ones', () => {
     const chart = parse(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as { apiVersion: string; name: string; version: string };
