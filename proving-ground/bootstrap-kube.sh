@@ -90,8 +90,10 @@ build operator github.com/dapr/dapr "$dapr_version" ./cmd/operator "" "$runtime_
 build placement github.com/dapr/dapr "$dapr_version" ./cmd/placement "" "$runtime_ldflags"
 build scheduler github.com/dapr/dapr "$dapr_version" ./cmd/scheduler "" "$runtime_ldflags"
 
-# The node's runtime and image builder, from the OS's packages (Debian's containerd 1.6 is one
-# kubelet 1.34 accepts over CRI v1; see test/kubernetes/node.test.ts for what else the node needs).
+# The node's runtime and image builder, from the OS's packages. kubelet 1.36 still runs Debian's
+# containerd 1.6 over CRI v1, taking its own cgroupDriver where containerd 1.x lacks the
+# RuntimeConfig call; that fallback's removal moved to 1.37 (kubernetes/kubernetes#136846). See
+# test/kubernetes/node.test.ts for what else the node needs.
 node_packages=()
 command -v containerd >/dev/null || node_packages+=(containerd)
 command -v runc >/dev/null || node_packages+=(runc)

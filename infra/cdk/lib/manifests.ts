@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
+import { applyComponent } from './kustomize-component';
 import { topology } from './topology';
 
 /** deploy/ at the repository root: the manifests `kubectl apply -k` and this CDK app both apply. */
@@ -27,12 +28,20 @@ interface Kustomization {
 
 /**
  * Reads deploy/kustomization.yaml and every file it lists, in its order, which is also the order
- * they can be created in (namespace first, workloads last).
+ * they can be created in (namespace first, workloads last), then applies the kustomize components
+ * named (directories relative to `dir`) over them, as an overlay listing them would.
  */
-export function loadDeployDir(dir: string = DEPLOY_DIR): { files: ManifestFile[]; imageNames: string[] } {
+export function loadDeployDir(dir: string = DEPLOY_DIR, components: readonly string[] = []): { files: ManifestFile[]; imageNames: string[] } {
   const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Kustomization;
-  const files = kustomization.resources.map((file) => ({ file, objects: parseManifest(join(dir, file)) }));
-  return { files, imageNames: (kustomization.images ?? []).map((image) => image.name) };
+  const base = kustomization.resources.map((file) => ({ file, objects: parseManifest(join(dir, file)) }));
+  const objects = components.reduce((current, component) => applyComponent(current, join(dir, component)), base.flatMap((file) => file.objects));
+  return { files: intoFiles(base, objects), imageNames: (kustomization.images ?? []).map((image) => image.name) };
+}
+
+/** Cuts a list made from files' objects, one for one and in order, back into those files. */
+function intoFiles(files: ManifestFile[], objects: K8sObject[]): ManifestFile[] {
+  let next = 0;
+  return files.map((file) => ({ file: file.file, objects: objects.slice(next, (next += file.objects.length)) }));
 }
 
 /** Parses a multi-document YAML file into objects, refusing anything that is not one. */
@@ -255,6 +264,8 @@ export interface OrdersDeployment {
   readonly orderGeneratorReplicas?: number;
   /** The control plane's Dapr version. @default topology.daprVersion */
   readonly daprVersion?: string;
+  /** deploy/'s kustomize components to apply over it, relative to deploy/. @default none */
+  readonly components?: readonly string[];
 }
 
 /**
@@ -262,7 +273,7 @@ export interface OrdersDeployment {
  * app applies, and what the control-plane tests apply with `kubectl apply -k` to a real API server.
  */
 export function ordersManifests(deployment: OrdersDeployment, dir: string = DEPLOY_DIR): ManifestFile[] {
-  const { files, imageNames } = loadDeployDir(dir);
+  const { files, imageNames } = loadDeployDir(dir, deployment.components);
   for (const name of Object.keys(deployment.images)) {
     if (!imageNames.includes(name)) throw new Error(`deploy/kustomization.yaml lists no image named ${name}`);
   }
@@ -283,9 +294,8 @@ export function ordersManifests(deployment: OrdersDeployment, dir: string = DEPL
     },
     topology.stateStore,
   );
-  // substitute keeps every object in its place: cut the list back into its files.
-  let next = 0;
-  return files.map((file) => ({ file: file.file, objects: objects.slice(next, (next += file.objects.length)) }));
+  // substitute keeps every object in its place.
+  return intoFiles(files, objects);
 }
 
 /** The pod template of a Deployment, for reading its annotations and containers. */

@@ -86,6 +86,12 @@ export interface OrdersAppProps {
    * @default deploy/ at the repository root
    */
   readonly deployDir?: string;
+  /**
+   * Kustomize components of the manifests' directory to apply over them (paths relative to it),
+   * e.g. the tracing export to the collector the stack runs.
+   * @default none
+   */
+  readonly components?: readonly string[];
 }
 
 /**
@@ -135,6 +141,7 @@ export class OrdersApp extends Construct {
         orderStoreReplicas: props.orderStoreReplicas,
         orderGeneratorReplicas: props.orderGeneratorReplicas,
         ...(props.daprVersion ? { daprVersion: props.daprVersion } : {}),
+        components: props.components,
       },
       props.deployDir,
     ).flatMap((file) => file.objects);

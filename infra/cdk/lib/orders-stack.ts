@@ -9,7 +9,7 @@ import { cacheCredentialsOf, loadDeployDir } from './manifests';
 import { Network } from './network';
 import { NetworkPolicyEnforcement } from './network-policy';
 import { suppressNagFindings } from './nag-suppressions';
-import { ORDER_TRACE_QUERY } from './observability/collector-manifests';
+import { COLLECTOR_EXPORT_COMPONENT, ORDER_TRACE_QUERY } from './observability/collector-manifests';
 import { Observability } from './observability/observability';
 import { type AppImage, OrdersApp } from './orders-app';
 import type { Settings } from './settings';
@@ -115,6 +115,8 @@ export class OrdersStack extends Stack {
       orderGeneratorReplicas: settings.orderGeneratorReplicas,
       writeToken: settings.writeToken,
       daprVersion: this.dapr.version,
+      // The apps and sidecars export their traces to the collector Observability runs.
+      components: [COLLECTOR_EXPORT_COMPONENT],
     });
 
     this.observability = new Observability(this, 'Observability', {

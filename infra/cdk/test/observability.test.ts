@@ -1,10 +1,10 @@
 import { parse } from 'yaml';
-import { COLLECTOR, COLLECTOR_OTLP_ADDRESS, EXPORTED_METRICS, INDEXED_ATTRIBUTES, ORDER_TRACE_QUERY, xrayAnnotationKey } from '../lib/observability/collector-manifests';
-import { parseManifest } from '../lib/manifests';
-import { topology } from '../lib/topology';
-import { flatten, logicalId, manifestsOf, type SynthObject, synth } from './helpers';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { COLLECTOR, COLLECTOR_EXPORT_COMPONENT, COLLECTOR_OTLP_ADDRESS, EXPORTED_METRICS, INDEXED_ATTRIBUTES, ORDER_TRACE_QUERY, xrayAnnotationKey } from '../lib/observability/collector-manifests';
+import { DEPLOY_DIR, loadDeployDir } from '../lib/manifests';
+import { topology } from '../lib/topology';
+import { flatten, logicalId, manifestsOf, type SynthObject, synth } from './helpers';
 
 const { template } = synth({ allowedClientCidrs: '203.0.113.0/24' });
 const resources = template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[]; Properties: Record<string, unknown> }>;
@@ -65,11 +65,27 @@ describe('the OpenTelemetry collector on EKS', () => {
     expect(config.service.pipelines.metrics!.exporters).toEqual(['awsemf']);
     expect(config.exporters.awsxray.indexed_attributes).toContain('order.id');
     expect(config.exporters.awsemf.metric_declarations).toHaveLength(EXPORTED_METRICS.length);
-    const dapr = parseManifest(resolve(__dirname, '../../../deploy/configuration.yaml'))[0]!.spec as { tracing: { otel: { endpointAddress: string } } };
-    expect(dapr.tracing.otel.endpointAddress).toBe(COLLECTOR_OTLP_ADDRESS);
+  });
+
+  test('the sidecars and the apps the stack deploys export to it, though deploy/ alone names no collector', () => {
+    const dapr = find('Configuration', topology.daprConfiguration).spec as { tracing: { samplingRate: string; otel?: unknown } };
+    expect(dapr.tracing.otel).toEqual({ endpointAddress: COLLECTOR_OTLP_ADDRESS, isSecure: false, protocol: 'http' });
     for (const app of [topology.orderStore.appId, topology.orderGenerator.appId]) {
-      expect(JSON.stringify(find('Deployment', app))).toContain(`"value":"http://${COLLECTOR_OTLP_ADDRESS}"`);
+      const containers = (find('Deployment', app).spec as { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } }).template.spec.containers;
+      expect(containers[0]!.env).toContainEqual({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: `http://${COLLECTOR_OTLP_ADDRESS}` });
     }
+    // The collector's address, not its name: network-policies.yaml may select its Pods by label,
+    // which names nothing that must exist.
+    const collectorHost = `${COLLECTOR.name}.${topology.namespace}.svc`;
+    const plain = loadDeployDir().files.flatMap((file) => file.objects);
+    expect(JSON.stringify(plain)).not.toContain(collectorHost);
+    // The component only adds the exporters: everything else is deploy/ as it is.
+    const withExport = loadDeployDir(DEPLOY_DIR, [COLLECTOR_EXPORT_COMPONENT]).files.flatMap((file) => file.objects);
+    expect(withExport.filter((object) => JSON.stringify(object).includes(collectorHost)).map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      `Configuration/${topology.daprConfiguration}`,
+      `Deployment/${topology.orderGenerator.appId}`,
+      `Deployment/${topology.orderStore.appId}`,
+    ]);
   });
 
   test('the collector is applied once its Pod Identity association is there', () => {

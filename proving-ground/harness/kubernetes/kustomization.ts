@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { type Document, isMap, isSeq, parseAllDocuments, parseDocument, stringify } from 'yaml';
 import { DEPLOY_DIR, type ManifestFile } from '../../../infra/cdk/lib/manifests';
 
 /** deploy/'s kustomization in a directory of its own, over the substituted files, for `kubectl apply -k`. */
@@ -9,4 +10,66 @@ export function writeKustomization(target: string, files: ManifestFile[]): void 
   mkdirSync(target, { recursive: true });
   writeFileSync(join(target, 'kustomization.yaml'), readFileSync(join(DEPLOY_DIR, 'kustomization.yaml'), 'utf8'));
   for (const file of files) writeFileSync(join(target, file.file), file.objects.map((o) => stringify(o)).join('---\n'));
+}
+
+/**
+ * deploy/ copied to `target` and made ready as its kustomization's header tells a user: the
+ * `images` entries pointed at `images` (name to reference) and statestore.yaml's redisHost at
+ * `redisHost`. Nothing else changes, comments included.
+ */
+export function userCopyOfDeploy(target: string, images: Record<string, string>, redisHost: string): void {
+  rmSync(target, { recursive: true, force: true });
+  cpSync(DEPLOY_DIR, target, { recursive: true });
+  const kustomizationFile = join(target, 'kustomization.yaml');
+  const kustomization = parseDocument(readFileSync(kustomizationFile, 'utf8'));
+  const entries = kustomization.get('images');
+  if (!isSeq(entries)) throw new Error(`${kustomizationFile} has no images list`);
+  const unused = new Set(Object.keys(images));
+  for (const entry of entries.items) {
+    if (!isMap(entry)) continue;
+    const name = String(entry.get('name'));
+    const reference = images[name];
+    if (reference === undefined) continue;
+    const tagAt = reference.lastIndexOf(':');
+    if (tagAt <= reference.lastIndexOf('/')) throw new Error(`image reference ${reference} has no tag`);
+    entry.set('newName', reference.slice(0, tagAt));
+    entry.set('newTag', reference.slice(tagAt + 1));
+    unused.delete(name);
+  }
+  if (unused.size > 0) throw new Error(`${kustomizationFile} has no image entry for ${[...unused].join(', ')}`);
+  writeFileSync(kustomizationFile, kustomization.toString());
+
+  const storeFile = join(target, 'statestore.yaml');
+  const docs = parseAllDocuments(readFileSync(storeFile, 'utf8')) as Document[];
+  const host = docs.flatMap((doc) => {
+    const metadata = doc.getIn(['spec', 'metadata']);
+    return isSeq(metadata) ? metadata.items.filter((item) => isMap(item) && item.get('name') === 'redisHost') : [];
+  });
+  if (host.length !== 1 || !isMap(host[0])) throw new Error(`${storeFile} has no single redisHost`);
+  host[0].set('value', redisHost);
+  writeFileSync(storeFile, docs.map((doc) => doc.toString()).join('---\n'));
+}
+
+/**
+ * The commands deploy/kustomization.yaml's header gives a user, as kubectl arguments: `deploy/`
+ * becomes `deployDir`, and each `"$(openssl rand -hex 32)"` a fresh random token.
+ */
+export function headerCommands(deployDir: string, values: Record<string, string> = {}): string[][] {
+  return readFileSync(join(DEPLOY_DIR, 'kustomization.yaml'), 'utf8')
+    .split('\n')
+    .filter((line) => /^#\s+kubectl\s/.test(line))
+    .map((line) =>
+      line
+        .replace(/^#\s+kubectl\s+/, '')
+        .replace(/"\$\(openssl rand -hex 32\)"/g, () => randomBytes(32).toString('hex'))
+        // "$NAME": a value the user supplies, e.g. their Redis user's password.
+        .replace(/"\$([A-Z_]+)"/g, (_, name: string) => {
+          const value = values[name];
+          if (value === undefined) throw new Error(`deploy/kustomization.yaml's header needs $${name}`);
+          return value;
+        })
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((arg) => (arg === 'deploy/' ? deployDir : arg)),
+    );
 }

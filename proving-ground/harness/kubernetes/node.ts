@@ -40,8 +40,8 @@ export interface KubeletNode {
 export const NODE_NAME = 'orders-node';
 export const POD_CIDR = '10.88.0.0/16';
 export const CLUSTER_DNS_IP = '10.96.0.10';
-/** The sandbox image kubelet 1.34 and containerd's CRI agree on; made from pause.c (bootstrap-kube.sh). */
-export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
+/** The sandbox image kubeadm 1.36 pins (cmd/kubeadm/app/constants: PauseVersion), which containerd's CRI is told to use; made from pause.c (bootstrap-kube.sh). */
+export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10.2';
 const CNI_BIN = '/usr/lib/cni';
 /**
  * Paths outside the test's directory that the node's programs write to, hard-coded in them:
@@ -359,7 +359,7 @@ function kubeletConfiguration(options: { address: string; containerdSocket: stri
     kind: 'KubeletConfiguration',
     // No systemd here (PID 1 is not it): kubelet and runc manage cgroups through cgroupfs.
     cgroupDriver: 'cgroupfs',
-    // kubelet 1.34 still runs on cgroup v1 when told to (1.35 refuses by default).
+    // kubelet 1.35 and later refuse cgroup v1 unless told otherwise; this machine's is v1 (hybrid).
     failCgroupV1: false,
     failSwapOn: false,
     containerRuntimeEndpoint: `unix://${options.containerdSocket}`,

@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
 import { daprHelmValues } from '../../../infra/cdk/lib/dapr-helm-values';
-import { type K8sObject, type ManifestFile, ordersManifests, tokenSecretsOf } from '../../../infra/cdk/lib/manifests';
-import { COLLECTOR, collectorManifests } from '../../../infra/cdk/lib/observability/collector-manifests';
+import { DEPLOY_DIR, type K8sObject, type ManifestFile, loadDeployDir, ordersManifests, tokenSecretsOf } from '../../../infra/cdk/lib/manifests';
+import { COLLECTOR, COLLECTOR_EXPORT_COMPONENT, collectorManifests } from '../../../infra/cdk/lib/observability/collector-manifests';
 import { topology } from '../../../infra/cdk/lib/topology';
 import { unknownDaprAnnotations } from '../../harness/dapr-module';
 import { builtVersion } from '../../harness/kubernetes/binaries';
@@ -35,6 +36,7 @@ const DEPLOYMENT = {
   },
   cacheEndpoint: 'orders-state-abc123.serverless.use1.cache.amazonaws.com:6379',
   allowedClientCidrs: ['203.0.113.0/24'],
+  components: [COLLECTOR_EXPORT_COMPONENT],
 };
 
 interface PodList {
@@ -106,7 +108,7 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
     probes.afterInjector = await dryRunPod('default', probeAnnotations);
 
     // deploy/ as the CDK app applies it: the namespace, the token Secrets from the CDK app's chart,
-    // then `kubectl apply -k` of deploy/ with the CDK app's substitutions.
+    // then `kubectl apply -k` of deploy/ with the CDK app's component and substitutions.
     await apply(objects.filter((o) => o.kind === 'Namespace'));
     const tokenChart = resolve(__dirname, '../../../infra/cdk/charts/order-store-tokens');
     const secrets = Object.values(tokenSecretsOf(objects, topology.orderStore.appId));
@@ -154,6 +156,29 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
     // after `helm --wait` has seen the injector ready.
     expect(probes.beforeInjector).toEqual(['app']);
     expect(probes.afterInjector).toEqual(['app', 'daprd']);
+  });
+
+  test("kubectl's kustomize builds deploy/ alone with no name of the collector, and with the component what the CDK app reads", async () => {
+    /** Objects by kind and name; container images left out (kustomize's `images` rewrites them, the CDK app substitutes its own). */
+    const byName = (list: K8sObject[]) => Object.fromEntries(list.map((object) => {
+      const copy = structuredClone(object);
+      for (const container of (copy.spec as { template?: { spec: { containers: { image?: string }[] } } } | undefined)?.template?.spec.containers ?? []) delete container.image;
+      return [`${copy.kind}/${copy.metadata.name}`, copy];
+    }));
+    const build = async (kustomization: string) => parseAllDocuments((await kubectl(['kustomize', kustomization])).stdout).map((doc) => doc.toJS() as K8sObject);
+    const plain = await build(DEPLOY_DIR);
+    expect(JSON.stringify(plain)).not.toContain(COLLECTOR.name);
+    expect(byName(plain)).toEqual(byName(loadDeployDir().files.flatMap((file) => file.objects)));
+    // The overlay the component's header shows a user.
+    const overlay = join(dir, 'overlay');
+    mkdirSync(overlay);
+    writeFileSync(join(overlay, 'kustomization.yaml'), stringify({
+      resources: [relative(overlay, DEPLOY_DIR)],
+      components: [relative(overlay, join(DEPLOY_DIR, COLLECTOR_EXPORT_COMPONENT))],
+    }));
+    const withExport = await build(overlay);
+    expect(JSON.stringify(withExport)).toContain(COLLECTOR.name);
+    expect(byName(withExport)).toEqual(byName(loadDeployDir(DEPLOY_DIR, [COLLECTOR_EXPORT_COMPONENT]).files.flatMap((file) => file.objects)));
   });
 
   test('every object of deploy/ was accepted and stored, with no Pod Security warning', async () => {

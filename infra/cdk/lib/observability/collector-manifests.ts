@@ -7,8 +7,8 @@ import { topology } from '../topology';
  * as plain Kubernetes objects in the orders namespace (restricted Pod Security Standard, like the
  * apps). Why ADOT, and why not through an add-on, is in infra/cdk/README.md (Observability).
  *
- * It receives OTLP/HTTP from both sidecars (deploy/configuration.yaml: tracing.otel) and both apps
- * (OTEL_EXPORTER_OTLP_ENDPOINT in deploy/), and scrapes the apps' GET /metrics and the sidecars'
+ * It receives OTLP/HTTP from both sidecars and both apps, once deploy/ is applied with the
+ * component COLLECTOR_EXPORT_COMPONENT (tracing.otel, OTEL_EXPORTER_OTLP_ENDPOINT), and scrapes the apps' GET /metrics and the sidecars'
  * Prometheus port; traces go to AWS X-Ray (awsxray exporter), metrics to CloudWatch as embedded
  * metric format log events (awsemf exporter), which CloudWatch turns into metrics.
  */
@@ -52,8 +52,11 @@ export const ORDER_TRACE_QUERY = (orderId: string): string => `annotation[${xray
 /** The container Dapr's injector adds to each app's Pod (dapr/pkg/injector/consts/consts.go at v1.18.2: SidecarContainerName). */
 export const SIDECAR_CONTAINER = 'daprd';
 
-/** What the sidecars' and apps' OTLP exporters are pointed at in deploy/. */
+/** What the sidecars' and apps' OTLP exporters are pointed at by COLLECTOR_EXPORT_COMPONENT. */
 export const COLLECTOR_OTLP_ADDRESS = `${COLLECTOR.name}.${topology.namespace}.svc.cluster.local:${COLLECTOR.otlpHttpPort}`;
+
+/** deploy/'s kustomize component that sends the sidecars' and apps' traces to this collector. */
+export const COLLECTOR_EXPORT_COMPONENT = 'components/otel-collector-export';
 
 export interface CollectorSettings {
   /** The AWS Region the exporters send to. */
