@@ -1,13 +1,15 @@
 import { expect } from '@jest/globals';
 import { Script } from 'node:vm';
+import { Stage } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
 import { DAPR_HELM_REPOSITORY } from '../lib/dapr-control-plane';
 import { topology } from '../lib/topology';
 import { CHECK_SOURCE } from '../lib/teardown-check';
 import { deletedBefore, directDependencies, flatten, logicalId, manifestsOf, type SynthObject, synth } from './helpers';
 
 // One synth for most assertions: it is the slow part.
-const { template } = synth({ allowedClientCidrs: '203.0.113.0/24,198.51.100.7/32' });
+const { stack, template } = synth({ allowedClientCidrs: '203.0.113.0/24,198.51.100.7/32' });
 const resources = template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[]; Properties: Record<string, unknown> }>;
 const manifests = manifestsOf(template);
 const objects = [...manifests.values()].flat();
@@ -153,6 +155,18 @@ describe('orders manifests', () => {
     expect(template_(find('Deployment', topology.orderStore.appId)).metadata?.annotations).toMatchObject({
       'dapr.io/app-token-secret': 'order-store-app-api-token',
     });
+  });
+
+  test('build both images from the one Dockerfile, each picked by its APP build argument', () => {
+    const images = Stage.of(stack)!
+      .synth()
+      .artifacts.filter((artifact): artifact is AssetManifestArtifact => artifact instanceof AssetManifestArtifact)
+      .flatMap((manifest) => Object.values(manifest.contents.dockerImages ?? {}))
+      .map(({ source }) => ({ file: source.dockerFile, args: source.dockerBuildArgs }));
+    expect(images).toEqual(
+      expect.arrayContaining([topology.orderStore.appId, topology.orderGenerator.appId].map((app) => ({ file: 'Dockerfile', args: { APP: app } }))),
+    );
+    expect(images).toHaveLength(2);
   });
 
   test('carry the built images, and the replicas from context', () => {
