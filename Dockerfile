@@ -27,11 +27,12 @@ RUN npm run build --workspace apps/${APP}
 
 FROM ${NODE_IMAGE} AS run
 ARG APP
+# Libraries' production behaviour (express: no stack traces in its own error pages).
 ENV NODE_ENV=production
 WORKDIR /app/apps/${APP}
 COPY --from=build /app/apps/${APP}/dist/bundle.js dist/bundle.js
 # Numeric, so that Kubernetes' runAsNonRoot can verify it; uid 1000 is the image's `node` user.
 USER 1000:1000
-# --max-old-space-size-percentage: V8's old generation gets half the container's memory limit (deploy/), the rest of the process the other half.
+# --max-old-space-size-percentage: V8's old generation may take half the memory limit Node reads from the container's cgroup; the rest of the process the other half.
 # --disable-warning: node-fetch 2, the Dapr SDK's HTTP client, calls url.parse and punycode; Node mutes that only under node_modules, which a bundle is not.
 CMD ["node", "--max-old-space-size-percentage=50", "--disable-warning=DEP0040", "--disable-warning=DEP0169", "dist/bundle.js"]
