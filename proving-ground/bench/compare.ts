@@ -15,7 +15,7 @@ import type { LatencyFigure } from './dapr-metrics';
 import { type Checkout, checkOut } from './checkout';
 import { type RateStep, measureRate } from './generator';
 import { nextOrderId, orderBody } from './load';
-import { type BenchOptions, RSS_LIMIT_MB } from './options';
+import { type BenchOptions, RSS_SHARE_OF_LIMIT, rssBudgetMb } from './options';
 import { type Watched, round } from './procstat';
 
 /** The two builds a comparison runs: another commit's apps (baseline) and this checkout's (candidate). */
@@ -219,7 +219,11 @@ async function hasUncommittedChanges(): Promise<boolean> {
 }
 
 /** Candidate throughput at least this fraction of the baseline's (median round), at every level. */
-const THROUGHPUT_FLOOR = 0.9;
+const THROUGHPUT_FLOOR = 0.95;
+/** Candidate p99 at most this multiple of the baseline's (medians of the rounds), at every level. */
+const P99_CEILING = 1.1;
+
+const p99Of = (level: ComparedLevel, label: BuildLabel) => median(level.rounds.map((x) => x[label].p99Ms));
 
 export function summariseComparison(
   options: BenchOptions,
@@ -240,6 +244,11 @@ export function summariseComparison(
       pass: levels.every((level) => level.medianRatio >= THROUGHPUT_FLOOR),
       detail: levels.map((level) => `c=${level.connections}: ${level.medianRatio}`).join(', '),
     },
+    {
+      target: `candidate p99 ≤ ${P99_CEILING} × baseline p99 at every level (medians of the rounds)`,
+      pass: levels.every((level) => p99Of(level, 'candidate') <= P99_CEILING * p99Of(level, 'baseline')),
+      detail: levels.map((level) => `c=${level.connections}: ${p99Of(level, 'baseline')} → ${p99Of(level, 'candidate')} ms`).join(', '),
+    },
     ...LABELS.map((label) => {
       const failed = errors(label).filter((e) => e.errors > 0);
       return {
@@ -249,8 +258,8 @@ export function summariseComparison(
       };
     }),
     ...(['order-store', 'order-generator'] as const).map((app) => ({
-      target: `${app} peak RSS < ${RSS_LIMIT_MB} MB, candidate`,
-      pass: peakRssMb.candidate[app] > 0 && peakRssMb.candidate[app] < RSS_LIMIT_MB,
+      target: `${app} peak RSS ≤ ${rssBudgetMb(app)} MB (${RSS_SHARE_OF_LIMIT * 100}% of deploy/'s limit), candidate`,
+      pass: peakRssMb.candidate[app] > 0 && peakRssMb.candidate[app] <= rssBudgetMb(app),
       detail: `${peakRssMb.candidate[app]} MB (baseline ${peakRssMb.baseline[app]} MB)`,
     })),
   ];

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { repoRoot } from './daprd';
-import { imageStart } from './image';
+import { dockerfileOf, imageStart } from './image';
 import { type Proc, answers, freePort, startProcess, awaitReady } from '../../dev/src/processes';
 
 /**
@@ -32,7 +32,7 @@ export function appCommand(app: 'order-store' | 'order-generator', build: AppBui
   if (build === 'source') return { cwd, args: ['--conditions=development', '--import=tsx', 'src/main.ts'], env: {} };
   const { cmd, env } = imageStart(app, root);
   const [command, ...args] = cmd;
-  if (command !== 'node') throw new Error(`apps/${app}/Dockerfile: CMD must start node, not ${command}`);
+  if (command !== 'node') throw new Error(`${dockerfileOf(app, root).name}: CMD must start node, not ${command}`);
   return { cwd, args, env };
 }
 

@@ -58,11 +58,29 @@ export interface DockerfileStage {
   instructions: Instruction[];
 }
 
-/** Splits a Dockerfile into stages of instructions; global ARGs are substituted into FROM. */
-export function parseDockerfile(text: string, path = 'Dockerfile'): DockerfileStage[] {
-  const globalArgs: Record<string, string> = {};
+/** Instructions whose exec form Docker passes to the program as written, with no substitution. */
+const NOT_SUBSTITUTED = new Set(['CMD', 'HEALTHCHECK', 'ENTRYPOINT']);
+
+/**
+ * Splits a Dockerfile into stages of instructions, with Docker's ARG rules: an ARG before the first
+ * FROM is usable in FROM lines; a stage sees it once it declares `ARG NAME` itself; a build argument
+ * overrides either default. Its value is substituted into every instruction but the exec forms, and
+ * the ARGs themselves are consumed. A variable no ARG in scope declares fails the parse (Docker would
+ * make it empty), as does a build argument no ARG declares.
+ */
+export function parseDockerfile(text: string, path = 'Dockerfile', buildArgs: Record<string, string> = {}): DockerfileStage[] {
+  const globalArgs: Record<string, string | undefined> = {};
+  const declared = new Set<string>();
+  let stageArgs: Record<string, string | undefined> = {};
   const stages: DockerfileStage[] = [];
   const lines = text.split('\n');
+  const substitute = (value: string, scope: Record<string, string | undefined>, where: string) =>
+    value.replace(/\$\{(\w+)\}|\$(\w+)/g, (_all, a?: string, b?: string) => {
+      const name = (a ?? b)!;
+      const substituted = scope[name];
+      if (substituted === undefined) throw new Error(`${where}: uses $${name}, which no ARG in scope gives a value`);
+      return substituted;
+    });
   for (let i = 0; i < lines.length; i++) {
     const start = i;
     let logical = lines[i]!;
@@ -73,39 +91,40 @@ export function parseDockerfile(text: string, path = 'Dockerfile'): DockerfileSt
       i++;
       if (!/^\s*#/.test(lines[i]!)) logical += lines[i]!;
     }
+    const where = `${path}:${start + 1}`;
     const match = /^\s*([A-Za-z]+)\s+(.*?)\s*$/.exec(logical);
-    if (!match) throw new Error(`${path}:${start + 1}: cannot parse "${logical.trim()}"`);
+    if (!match) throw new Error(`${where}: cannot parse "${logical.trim()}"`);
     const keyword = match[1]!.toUpperCase();
     const args = match[2]!;
-    if (keyword === 'ARG' && stages.length === 0) {
+    if (keyword === 'ARG') {
       const [name, value] = splitAssignment(args, path, start + 1);
-      globalArgs[name] = value;
+      declared.add(name);
+      if (stages.length === 0) globalArgs[name] = buildArgs[name] ?? value;
+      else stageArgs[name] = buildArgs[name] ?? value ?? globalArgs[name];
       continue;
     }
     if (keyword === 'FROM') {
       const from = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args);
-      if (!from) throw new Error(`${path}:${start + 1}: cannot parse FROM ${args}`);
-      const image = from[1]!.replace(/\$\{(\w+)\}|\$(\w+)/g, (_all, a?: string, b?: string) => {
-        const name = (a ?? b)!;
-        const value = globalArgs[name];
-        if (value === undefined) throw new Error(`${path}:${start + 1}: FROM uses ARG ${name}, which has no default`);
-        return value;
-      });
-      stages.push({ name: from[2] ?? String(stages.length), from: image, instructions: [] });
+      if (!from) throw new Error(`${where}: cannot parse FROM ${args}`);
+      stages.push({ name: from[2] ?? String(stages.length), from: substitute(from[1]!, globalArgs, where), instructions: [] });
+      stageArgs = {};
       continue;
     }
     const stage = stages.at(-1);
-    if (!stage) throw new Error(`${path}:${start + 1}: ${keyword} before the first FROM`);
-    stage.instructions.push({ keyword, args, line: start + 1 });
+    if (!stage) throw new Error(`${where}: ${keyword} before the first FROM`);
+    stage.instructions.push({ keyword, args: NOT_SUBSTITUTED.has(keyword) ? args : substitute(args, stageArgs, where), line: start + 1 });
   }
   if (stages.length === 0) throw new Error(`${path}: no FROM`);
+  const unused = Object.keys(buildArgs).filter((name) => !declared.has(name));
+  if (unused.length > 0) throw new Error(`${path}: no ARG declares the build argument ${unused.join(', ')}`);
   return stages;
 }
 
-function splitAssignment(args: string, path: string, line: number): [string, string] {
+/** NAME or NAME=value (ARG, ENV): the value is undefined when there is none. */
+function splitAssignment(args: string, path: string, line: number): [string, string | undefined] {
   const match = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?$/.exec(args);
   if (!match) throw new Error(`${path}:${line}: cannot parse "${args}" (quotes and several assignments are not replayed)`);
-  return [match[1]!, match[2] ?? ''];
+  return [match[1]!, match[2]];
 }
 
 function execForm(args: string, what: string, where: string): string[] {
@@ -298,7 +317,7 @@ export function checkReplayable(stages: DockerfileStage[], path: string): void {
     for (const { keyword, args, line } of stage.instructions) {
       const where = `${path}:${line}`;
       if (!REPLAYED.has(keyword)) {
-        throw new Error(`${where}: ${keyword} is not replayed (ENTRYPOINT, ADD, SHELL, VOLUME and stage ARGs change what is built or run)`);
+        throw new Error(`${where}: ${keyword} is not replayed (ENTRYPOINT, ADD, SHELL and VOLUME change what is built or run)`);
       }
       if (keyword === 'RUN') translateRun(args, where);
       if (keyword === 'CMD') execForm(args, 'CMD', where);
@@ -313,8 +332,27 @@ function nodeMajorOf(image: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-export function dockerfileOf(app: ImageApp, root = repoRoot): string {
-  return join(root, 'apps', app, 'Dockerfile');
+/** The Dockerfile an app's image is built from, and the build arguments that pick the app. */
+export interface AppDockerfile {
+  /** Absolute. */
+  path: string;
+  /** Relative to the checkout, for messages. */
+  name: string;
+  buildArgs: Record<string, string>;
+}
+
+/**
+ * The repository's one Dockerfile with `APP=<app>`; in a checkout from before it (a bench
+ * baseline), the app's own apps/<app>/Dockerfile.
+ */
+export function dockerfileOf(app: ImageApp, root = repoRoot): AppDockerfile {
+  const own = join('apps', app, 'Dockerfile');
+  if (existsSync(join(root, own))) return { path: join(root, own), name: own, buildArgs: {} };
+  return { path: join(root, 'Dockerfile'), name: 'Dockerfile', buildArgs: { APP: app } };
+}
+
+function parseAppDockerfile(dockerfile: AppDockerfile): DockerfileStage[] {
+  return parseDockerfile(readFileSync(dockerfile.path, 'utf8'), dockerfile.name, dockerfile.buildArgs);
 }
 
 /**
@@ -322,27 +360,33 @@ export function dockerfileOf(app: ImageApp, root = repoRoot): string {
  * (stages it is built FROM included); `root` is the checkout to read.
  */
 export function imageStart(app: ImageApp, root = repoRoot): { cmd: string[]; env: Record<string, string> } {
-  const path = dockerfileOf(app, root);
-  const stages = parseDockerfile(readFileSync(path, 'utf8'), path);
+  const dockerfile = dockerfileOf(app, root);
+  const stages = parseAppDockerfile(dockerfile);
   const final = stages.at(-1)!;
   const cmd = final.instructions.filter((i) => i.keyword === 'CMD').at(-1);
-  if (!cmd) throw new Error(`${path}: the final stage has no CMD`);
+  if (!cmd) throw new Error(`${dockerfile.name}: the final stage has no CMD`);
   const lineage: DockerfileStage[] = [];
   for (let stage: DockerfileStage | undefined = final; stage; stage = stages.find((s) => s.name === stage.from)) lineage.unshift(stage);
   const env = Object.fromEntries(
-    lineage.flatMap((stage) => stage.instructions.filter((i) => i.keyword === 'ENV').map((i) => splitAssignment(i.args, path, i.line))),
+    lineage.flatMap((stage) => stage.instructions.filter((i) => i.keyword === 'ENV').map((i) => envAssignment(i.args, dockerfile.name, i.line))),
   );
-  return { cmd: execForm(cmd.args, 'CMD', `${path}:${cmd.line}`), env };
+  return { cmd: execForm(cmd.args, 'CMD', `${dockerfile.name}:${cmd.line}`), env };
 }
 
-/** Replays apps/<app>/Dockerfile into a new temporary directory (about 25s with a warm npm cache). */
+function envAssignment(args: string, path: string, line: number): [string, string] {
+  const [name, value] = splitAssignment(args, path, line);
+  if (value === undefined) throw new Error(`${path}:${line}: ENV ${name} has no value`);
+  return [name, value];
+}
+
+/** Replays the app's Dockerfile into a new temporary directory (about 25s with a warm npm cache). */
 export async function buildImageArtifact(app: ImageApp): Promise<ImageArtifact> {
   const dockerfile = dockerfileOf(app);
   // BuildKit prefers <Dockerfile>.dockerignore next to the Dockerfile; the replay knows only the context's.
-  if (existsSync(`${dockerfile}.dockerignore`)) throw new Error(`${dockerfile}.dockerignore exists: the replay does not read it`);
+  if (existsSync(`${dockerfile.path}.dockerignore`)) throw new Error(`${dockerfile.name}.dockerignore exists: the replay does not read it`);
   const ignore = parseDockerignore(readFileSync(join(repoRoot, '.dockerignore'), 'utf8'));
-  const parsed = parseDockerfile(readFileSync(dockerfile, 'utf8'), `apps/${app}/Dockerfile`);
-  checkReplayable(parsed, `apps/${app}/Dockerfile`);
+  const parsed = parseAppDockerfile(dockerfile);
+  checkReplayable(parsed, dockerfile.name);
 
   const base = mkdtempSync(join(tmpdir(), `orders-image-${app}-`));
   // mkdtemp makes 0700; the final stage's USER must be able to reach its files.
@@ -354,7 +398,7 @@ export async function buildImageArtifact(app: ImageApp): Promise<ImageArtifact> 
   try {
     for (const definition of parsed) {
       const started = Date.now();
-      const where = (line: number) => `apps/${app}/Dockerfile:${line}`;
+      const where = (line: number) => `${dockerfile.name}:${line}`;
       const parent = stages.get(definition.from);
       const root = join(base, definition.name);
       let stage: StageState;
@@ -385,7 +429,7 @@ export async function buildImageArtifact(app: ImageApp): Promise<ImageArtifact> 
             await replayRun(args, stage, where(line));
             break;
           case 'ENV': {
-            const [name, value] = splitAssignment(args, `apps/${app}/Dockerfile`, line);
+            const [name, value] = envAssignment(args, dockerfile.name, line);
             stage.env[name] = value;
             break;
           }
@@ -414,7 +458,7 @@ export async function buildImageArtifact(app: ImageApp): Promise<ImageArtifact> 
       timings[definition.name] = Date.now() - started;
     }
     const final = stages.get(parsed.at(-1)!.name)!;
-    if (!final.cmd) throw new Error(`apps/${app}/Dockerfile: the final stage has no CMD`);
+    if (!final.cmd) throw new Error(`${dockerfile.name}: the final stage has no CMD`);
     return {
       app,
       root: final.root,

@@ -12,9 +12,8 @@ export interface JsonBodyLimits {
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json$/i;
 
 /**
- * Reads a UTF-8 JSON request body. It does what express.json() did for the one route that takes a
- * body, in one pass and without a middleware chain: that was a fifth of order-store's CPU per order
- * under load (`npm run bench`). Each refusal is an HttpError with the status and code the README
+ * Reads a UTF-8 JSON request body, as express.json() would, for the order route that express does
+ * not serve (routes.ts says why). Each refusal is an HttpError with the status and code the README
  * documents, raised before anything is stored.
  */
 export function readJsonBody(req: IncomingMessage, res: ServerResponse, { limitBytes, timeoutMs }: JsonBodyLimits): Promise<unknown> {

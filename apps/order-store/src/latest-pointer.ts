@@ -23,7 +23,9 @@ export type AdvancePointer = (order: StoredOrder) => Promise<StoredOrder>;
  * the store is quiet, and under load once per interval, with the newest order accepted meanwhile.
  * An order that comes when the store is quiet waits for its pointer write before it is
  * acknowledged, so that every replica shows it at once; under load none waits, and most orders
- * cost one state write. A failed write is tried again until a newer order replaces it.
+ * cost one state write: the compare-and-set pointer costs no throughput against a last-write one
+ * (proving-ground/bench/results/pointer/compare.md). A failed write is tried again until a newer
+ * order replaces it.
  *
  * Under load, readers on other replicas see an order through the pointer within an interval of
  * it being acknowledged. A process killed outright can leave the pointer up to one interval

@@ -40,10 +40,11 @@ type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
  * order-store's HTTP server: the express app, except that `POST /neworder` goes straight to its
- * handler. Express gives every request and response a new prototype and walks its router before
- * any handler runs; on the route that carries every order that was a third of order-store's CPU
- * (proving-ground/bench/README.md, "Why `POST /neworder` skips express"). Express still routes the rarer
- * spellings (a query string, a trailing slash) to the same handler.
+ * handler, which reads its own body (json-body.ts). Express gives every request and response a new
+ * prototype and walks its router before any handler runs, and express.json() parses in a middleware
+ * chain; on the route that carries every order that was about half of order-store's CPU per order
+ * (proving-ground/bench/README.md, "Why `POST /neworder` skips express"). Express still routes the
+ * rarer spellings (a query string, a trailing slash) to the same handler.
  */
 export function createOrderStoreServer(dependencies: AppDependencies): Server {
   const metrics = dependencies.metrics ?? storeMetrics();

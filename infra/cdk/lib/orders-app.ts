@@ -10,11 +10,13 @@ import { Construct, type IDependable } from 'constructs';
 import { type K8sObject, ordersManifests, podTemplateOf, tokenSecretsOf } from './manifests';
 import { topology } from './topology';
 
-/** The repository root: the build context of both apps' Dockerfiles. */
+/** The repository root: the build context of the apps' Dockerfile. */
 const REPO_ROOT = resolve(__dirname, '../../..');
 
-/** An app image: built from its Dockerfile on deploy, or one the user built and pushed. */
-export type AppImage = { readonly uri: string } | { readonly dockerfile: string };
+/** An image the user built and pushed, instead of the one built from the Dockerfile on deploy. */
+export interface AppImage {
+  readonly uri: string;
+}
 
 export interface OrdersAppProps {
   /** The cluster to deploy into; it must run Dapr (see dependsOn). */
@@ -29,12 +31,12 @@ export interface OrdersAppProps {
   readonly dependsOn: IDependable[];
   /**
    * order-store's image.
-   * @default built from apps/order-store/Dockerfile
+   * @default built from the Dockerfile with APP=order-store
    */
   readonly orderStoreImage?: AppImage;
   /**
    * order-generator's image.
-   * @default built from apps/order-generator/Dockerfile
+   * @default built from the Dockerfile with APP=order-generator
    */
   readonly orderGeneratorImage?: AppImage;
   /**
@@ -122,7 +124,7 @@ export class OrdersApp extends Construct {
       [topology.orderStore.appId, props.orderStoreImage],
       [topology.orderGenerator.appId, props.orderGeneratorImage],
     ] as const) {
-      images[name] = this.imageUri(name, image ?? { dockerfile: `apps/${name}/Dockerfile` });
+      images[name] = image?.uri ?? this.builtImageUri(name);
     }
 
     const passwordSecret = props.cachePasswordSecret;
@@ -246,11 +248,12 @@ export class OrdersApp extends Construct {
     return new eks.KubernetesManifest(this, id, { cluster: this.cluster, manifest: objects, overwrite: true });
   }
 
-  private imageUri(name: string, image: AppImage): string {
-    if ('uri' in image) return image.uri;
-    return new DockerImageAsset(this, `${name}Image`, {
+  /** The app's image, built from the Dockerfile on deploy; its APP build argument picks the app. */
+  private builtImageUri(app: string): string {
+    return new DockerImageAsset(this, `${app}Image`, {
       directory: REPO_ROOT,
-      file: image.dockerfile,
+      file: 'Dockerfile',
+      buildArgs: { APP: app },
       // Auto Mode's general-purpose nodes are x86_64; build for them even on an arm64 laptop.
       platform: Platform.LINUX_AMD64,
     }).imageUri;

@@ -74,9 +74,9 @@ export const settingsSchema = z
     orderStoreReplicas: contextSetting.integer(2, 1, 50),
     /** 0 stops the traffic. */
     orderGeneratorReplicas: contextSetting.integer(1, 0, 50),
-    /** A prebuilt order-store image URI; when unset, apps/order-store/Dockerfile is built on deploy. */
+    /** A prebuilt order-store image URI; when unset, the Dockerfile is built on deploy with APP=order-store. */
     orderStoreImage: contextSetting.anyText(),
-    /** A prebuilt order-generator image URI; when unset, its Dockerfile is built on deploy. */
+    /** A prebuilt order-generator image URI; when unset, the Dockerfile is built on deploy with APP=order-generator. */
     orderGeneratorImage: contextSetting.anyText(),
     /** Require a bearer token for writes through the load balancer. */
     writeToken: contextSetting.boolean(true),

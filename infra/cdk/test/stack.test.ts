@@ -1,6 +1,7 @@
 import { expect } from '@jest/globals';
-import { App } from 'aws-cdk-lib';
+import { App, Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
 import { principalOfCaller } from '../lib/deploying-identity';
 import { OrdersStack } from '../lib/orders-stack';
 import { readSettings } from '../lib/settings';
@@ -13,7 +14,7 @@ import { CHECK_ACTIONS } from '../lib/teardown-check';
 import { DEPLOYER_ARN, deletedBefore, directDependencies, flatten, logicalId, manifestsOf, type Stack, type SynthObject, synth } from './helpers';
 
 // One synth for most assertions: it is the slow part.
-const { template } = synth({ allowedClientCidrs: '203.0.113.0/24,198.51.100.7/32' });
+const { stack, template } = synth({ allowedClientCidrs: '203.0.113.0/24,198.51.100.7/32' });
 const resources = template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[]; Properties: Record<string, unknown> }>;
 const manifests = manifestsOf(template);
 const objects = [...manifests.values()].flat();
@@ -213,6 +214,18 @@ describe('orders manifests', () => {
     }).template.spec.containers.find((c) => c.name === topology.orderGenerator.appId);
     expect(container?.readinessProbe?.httpGet?.path).toBe('/readyz');
     expect(container?.livenessProbe?.httpGet?.path).toBe('/healthz');
+  });
+
+  test('build both images from the one Dockerfile, each picked by its APP build argument', () => {
+    const images = Stage.of(stack)!
+      .synth()
+      .artifacts.filter((artifact): artifact is AssetManifestArtifact => artifact instanceof AssetManifestArtifact)
+      .flatMap((manifest) => Object.values(manifest.contents.dockerImages ?? {}))
+      .map(({ source }) => ({ file: source.dockerFile, args: source.dockerBuildArgs }));
+    expect(images).toEqual(
+      expect.arrayContaining([topology.orderStore.appId, topology.orderGenerator.appId].map((app) => ({ file: 'Dockerfile', args: { APP: app } }))),
+    );
+    expect(images).toHaveLength(2);
   });
 
   test('carry the built images, and the replicas from context', () => {

@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
 /**
  * Lines wait until this many bytes have gathered, then go out in one write. Apps log every order,
  * and one write per line cost the order path more than a tenth of its throughput at 4 connections:
- * each write wakes a thread here and the log reader there (proving-ground/bench/README.md, History).
+ * each write wakes a thread here and the log reader there (proving-ground/bench/README.md, "Log lines in 4 KB writes").
  */
 const WRITE_AT_BYTES = 4096;
 /** What is waiting goes out after this long even when the batch is not full, so a quiet app's lines are not late. */

@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } fro
 import { dirname, join } from 'node:path';
 import { daprBinary } from '../../../dev/src/dapr-binaries';
 import { repoRoot } from '../daprd';
+import { type ImageApp, dockerfileOf } from '../image';
 import { kubeBinary } from './binaries';
 import { type ImageBuilder, addBusybox, makeRootfs } from './images';
 import { PAUSE_IMAGE, corednsVersion } from './node';
@@ -63,7 +64,7 @@ export async function daprImages(builder: ImageBuilder, dir: string, refs: strin
 }
 
 /**
- * The stand-in for the Dockerfiles' NODE_IMAGE (node:<major>-slim): this machine's Node and its
+ * The stand-in for the Dockerfile's NODE_IMAGE (node:<major>-slim): this machine's Node and its
  * npm at the paths the official image has them, busybox for /bin/sh (RUN's shell form) and
  * `sleep`, and the `node` user as uid 1000. Named after what it holds, and made only once per
  * Node binary, so that buildah's layer cache keeps the apps' `npm ci` layers between runs.
@@ -86,23 +87,23 @@ export async function nodeBaseImage(builder: ImageBuilder, dir: string): Promise
   return ref;
 }
 
-export type AppName = 'order-store' | 'order-generator';
-
 /**
- * apps/<app>/Dockerfile built by buildah as it is, from the repository root, with NODE_IMAGE the
- * local base. RUN has no network: `npm ci` is served by this machine's npm cache (the one
- * `npm install` filled in bootstrap), mounted as an overlay so the build's writes (`npm cache
- * clean --force` among them) stay in the build, and an npmrc that says `offline`. A package
+ * The app's image built by buildah from the Dockerfile as it is, from the repository root, with the
+ * build argument that picks the app and NODE_IMAGE the local base. RUN has no network: `npm ci` is
+ * served by this machine's npm cache (the one `npm install` filled in bootstrap), mounted as an
+ * overlay so the build's writes (`npm cache clean --force` among them) stay in the build, and an
+ * npmrc that says `offline`. A package
  * missing from the cache fails the build with npm's ENOTCACHED and the package's name.
  */
-export async function appImage(builder: ImageBuilder, dir: string, app: AppName, ref: string, nodeImage: string, npmCache: string): Promise<string> {
+export async function appImage(builder: ImageBuilder, dir: string, app: ImageApp, ref: string, nodeImage: string, npmCache: string): Promise<string> {
   const npmrc = join(dir, 'build-npmrc');
   writeFileSync(npmrc, 'offline=true\n');
+  const dockerfile = dockerfileOf(app);
   await builder.buildDockerfile({
     ref,
-    dockerfile: join(repoRoot, 'apps', app, 'Dockerfile'),
+    dockerfile: dockerfile.path,
     context: repoRoot,
-    buildArgs: { NODE_IMAGE: nodeImage },
+    buildArgs: { ...dockerfile.buildArgs, NODE_IMAGE: nodeImage },
     overlayVolumes: { [npmCache]: '/root/.npm' },
     readOnlyFiles: { [npmrc]: '/root/.npmrc' },
   });

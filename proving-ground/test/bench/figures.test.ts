@@ -130,14 +130,15 @@ describe('the paired comparison of two builds', () => {
     expect(median([1.02, 0.91, 0.97, 0.95])).toBe(0.95);
   });
 
-  test('checks the candidate against the throughput floor, errors and the RSS limit', () => {
+  test('checks the candidate against the throughput floor, p99, errors and the RSS budget', () => {
     const levels: ComparedLevel[] = [
       { connections: 4, rounds: [{ first: 'baseline', baseline: path(500), candidate: path(470), ratio: 0.94 }], medianRatio: 0.94 },
-      { connections: 16, rounds: [{ first: 'baseline', baseline: path(800), candidate: { ...path(700), errors: 2 }, ratio: 0.875 }], medianRatio: 0.875 },
+      { connections: 16, rounds: [{ first: 'baseline', baseline: path(800), candidate: { ...path(700), errors: 2, p99Ms: 3 }, ratio: 0.875 }], medianRatio: 0.875 },
     ];
     const results = summariseComparison({ ...defaultOptions, baseline: 'main' }, {}, { baseline: { ref: 'main', commit: 'abc' }, candidate: { ref: 'this checkout', commit: 'def' } }, levels, []);
     expect(results.checks.map((c) => [c.pass, c.detail])).toEqual([
       [false, 'c=4: 0.94, c=16: 0.875'],
+      [false, 'c=4: 2 → 2 ms, c=16: 2 → 3 ms'],
       [true, 'none in any round'],
       [false, 'c=16: 2'],
       [true, '90 MB (baseline 90 MB)'],

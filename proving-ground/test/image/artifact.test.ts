@@ -1,31 +1,20 @@
 import { expect } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { type Sidecar, generatorAppId, startSidecar, storeAppId } from '../../harness/daprd';
-import { type ImageApp, type ImageArtifact, buildImageArtifact, imageCommand, startImage } from '../../harness/image';
+import { type ImageApp, type ImageArtifact, buildImageArtifact, startImage } from '../../harness/image';
 import { type Proc, answers, awaitReady, freePort, runningProcesses, within } from '../../../dev/src/processes';
 import { type RedisServer, startRedis } from '../../../dev/src/redis';
 import { type Sentry, startSentry } from '../../../dev/src/sentry';
 
-// No Docker engine runs here, so this tests what the images would run: each Dockerfile replayed
-// outside Docker (harness/image.ts), its final stage started the way CMD starts it, from its
-// WORKDIR, with its ENV only, as its USER; both images in one order path, through real sidecars.
+// No Docker engine runs here, so this tests what the images would run: the Dockerfile replayed
+// outside Docker for each app (harness/image.ts), its final stage started the way CMD starts it,
+// from its WORKDIR, with its ENV only, as its USER; both images in one order path, through real sidecars.
 
-const run = promisify(execFile);
 const BUILD_TIMEOUT_MS = 240_000;
 const APPS: ImageApp[] = ['order-store', 'order-generator'];
-/** The V8 flags each image starts node with (the Dockerfiles say why). */
-const nodeFlags: Record<ImageApp, string[]> = {
-  'order-store': ['--max-semi-space-size=4', '--max-old-space-size=96'],
-  'order-generator': ['--max-semi-space-size=4', '--max-old-space-size=128'],
-};
-
-/** The two deprecations of node-fetch 2 the Dockerfiles silence by name (they say why). */
-const silencedDeprecations = ['--disable-warning=DEP0040', '--disable-warning=DEP0169'];
 
 /** Every file under `dir`, relative to it, sorted. */
 function filesUnder(dir: string): string[] {
@@ -37,7 +26,7 @@ function filesUnder(dir: string): string[] {
 
 const uidOf = (pid: number) => /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
 
-describe('the apps as their images run them (Dockerfiles replayed without Docker)', () => {
+describe('the apps as their images run them (the Dockerfile replayed without Docker)', () => {
   const artifacts = new Map<ImageApp, ImageArtifact>();
   const artifact = (app: ImageApp) => artifacts.get(app)!;
   let redis: RedisServer | undefined;
@@ -69,8 +58,8 @@ describe('the apps as their images run them (Dockerfiles replayed without Docker
     test('the final stage holds the bundle and nothing else: no node_modules, no sources', () => {
       const built = artifact(app);
       expect(built.imageWorkdir).toBe(`/app/apps/${app}`);
-      expect(built.cmd).toEqual(['node', ...nodeFlags[app], ...silencedDeprecations, 'dist/bundle.js']);
-      expect(built.env).toEqual({ NODE_ENV: 'production', MALLOC_MMAP_THRESHOLD_: '32768' });
+      expect([built.cmd[0], built.cmd.at(-1)]).toEqual(['node', 'dist/bundle.js']);
+      expect(built.env).toEqual({ NODE_ENV: 'production' });
       expect(built.user).toEqual({ uid: 1000, gid: 1000 });
       expect(filesUnder(join(built.root, 'app'))).toEqual([`apps/${app}/dist/bundle.js`]);
     });
@@ -115,11 +104,8 @@ describe('the apps as their images run them (Dockerfiles replayed without Docker
       generatorSidecar = await startSidecar({ appId: generatorAppId, sentry, env: daprEnv });
     });
 
-    test('order-store runs as uid 1000 and passes its HEALTHCHECK', async () => {
+    test('order-store runs as uid 1000', () => {
       expect(uidOf(store!.pid)).toBe('1000');
-      const built = artifact('order-store');
-      const { command, args, options } = imageCommand(built, built.healthcheck!, { PORT: storeUrl.split(':').at(-1) });
-      await expect(run(command, args, { cwd: options.cwd, env: options.env, timeout: 10_000 })).resolves.toBeDefined();
     });
 
     test('order-store behind its daprd: POST /neworder is a 201, GET /order and /orders/:id read it back', async () => {

@@ -228,7 +228,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
     expect(namespace.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
     const [store] = await storePods();
     const limits = Object.fromEntries((store?.spec.containers ?? []).map((c) => [c.name, c.resources?.limits]));
-    expect(limits).toEqual({ [topology.orderStore.appId]: { cpu: '500m', memory: '256Mi' }, daprd: { cpu: '500m', memory: '256Mi' } });
+    expect(limits).toEqual({ [topology.orderStore.appId]: { cpu: '500m', memory: '512Mi' }, daprd: { cpu: '500m', memory: '256Mi' } });
   });
 
   test("the generator's orders reach Redis through both sidecars, over mTLS, by cluster DNS; every acknowledged one is stored", async () => {
