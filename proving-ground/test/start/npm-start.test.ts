@@ -168,7 +168,8 @@ describe('npm start from a fresh clone, as a user without root, with no build to
     if (process.getuid?.() === 0) {
       // The test runs as root in CI: npm start runs as `nobody`, owning the clone and its home.
       user = { uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })) };
-      execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, clone, home, calls]);
+      // Hard-linked Dapr binaries stay as they are: chown would change the original's owner too.
+      execFileSync('find', [clone, home, calls, '(', '-type', 'd', '-o', '-links', '1', ')', '-exec', 'chown', `${user.uid}:${user.gid}`, '{}', '+']);
     }
   });
 
