@@ -4,7 +4,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { daprHelmValues } from '../../../infra/cdk/lib/dapr-helm-values';
 import { DEPLOY_DIR, type K8sObject, type ManifestFile, loadDeployDir, ordersManifests, tokenSecretsOf } from '../../../infra/cdk/lib/manifests';
-import { COLLECTOR, COLLECTOR_EXPORT_COMPONENT, collectorManifests } from '../../../infra/cdk/lib/observability/collector-manifests';
+import { COLLECTOR, COLLECTOR_EXPORT_COMPONENT, COLLECTOR_OTLP_ADDRESS, collectorManifests } from '../../../infra/cdk/lib/observability/collector-manifests';
 import { topology } from '../../../infra/cdk/lib/topology';
 import { unknownDaprAnnotations } from '../../harness/dapr-module';
 import { builtVersion } from '../../harness/kubernetes/binaries';
@@ -167,7 +167,9 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
     }));
     const build = async (kustomization: string) => parseAllDocuments((await kubectl(['kustomize', kustomization])).stdout).map((doc) => doc.toJS() as K8sObject);
     const plain = await build(DEPLOY_DIR);
-    expect(JSON.stringify(plain)).not.toContain(COLLECTOR.name);
+    // The collector's address, not its name: network-policies.yaml selects its Pods by label, which
+    // names nothing that must exist.
+    expect(JSON.stringify(plain)).not.toContain(COLLECTOR_OTLP_ADDRESS);
     expect(byName(plain)).toEqual(byName(loadDeployDir().files.flatMap((file) => file.objects)));
     // The overlay the component's header shows a user.
     const overlay = join(dir, 'overlay');
@@ -177,7 +179,7 @@ describe('deploy/ on a real Kubernetes API server with Dapr sidecar injector', (
       components: [relative(overlay, join(DEPLOY_DIR, COLLECTOR_EXPORT_COMPONENT))],
     }));
     const withExport = await build(overlay);
-    expect(JSON.stringify(withExport)).toContain(COLLECTOR.name);
+    expect(JSON.stringify(withExport)).toContain(COLLECTOR_OTLP_ADDRESS);
     expect(byName(withExport)).toEqual(byName(loadDeployDir(DEPLOY_DIR, [COLLECTOR_EXPORT_COMPONENT]).files.flatMap((file) => file.objects)));
   });
 

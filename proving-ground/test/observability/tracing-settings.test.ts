@@ -4,6 +4,8 @@ import { topology } from '@orders/common';
 import { parse } from 'yaml';
 import { loadGeneratorConfig } from '../../../apps/order-generator/src/config';
 import { loadStoreConfig } from '../../../apps/order-store/src/config';
+import { DEPLOY_DIR, loadDeployDir } from '../../../infra/cdk/lib/manifests';
+import { COLLECTOR_EXPORT_COMPONENT } from '../../../infra/cdk/lib/observability/collector-manifests';
 import { repoRoot } from '../../harness/daprd';
 import { deployedEnv } from '../../harness/deployed';
 
@@ -15,9 +17,15 @@ const tracingOf = (file: string) => (parse(readFileSync(join(repoRoot, file), 'u
 
 describe('tracing settings have one source: packages/common/topology.json', () => {
   test('both orders-config files trace at their topology rate, over OTLP/HTTP without TLS to a collector', () => {
-    const rates = { 'components/configuration.yaml': topology.tracing.samplingRate.local, 'deploy/configuration.yaml': topology.tracing.samplingRate.deployed };
-    for (const [file, rate] of Object.entries(rates)) {
-      const tracing = tracingOf(file);
+    // deploy/'s exporter comes from the otel-collector-export component, applied as the CDK app applies it.
+    const deployed = loadDeployDir(DEPLOY_DIR, [COLLECTOR_EXPORT_COMPONENT])
+      .files.flatMap((file) => file.objects)
+      .find((object) => object.kind === 'Configuration' && object.metadata.name === topology.daprConfiguration);
+    const configs: Array<[string, string, TracingSpec]> = [
+      ['components/configuration.yaml', topology.tracing.samplingRate.local, tracingOf('components/configuration.yaml')],
+      ['deploy/configuration.yaml', topology.tracing.samplingRate.deployed, (deployed?.spec as { tracing: TracingSpec }).tracing],
+    ];
+    for (const [file, rate, tracing] of configs) {
       expect({ file, samplingRate: tracing.samplingRate }).toEqual({ file, samplingRate: rate });
       expect(tracing.otel).toMatchObject({ protocol: 'http', isSecure: false });
       expect(tracing.otel.endpointAddress).toMatch(/:4318$/);
