@@ -1,5 +1,5 @@
 import { type DaprSidecar, type SidecarResponse } from '@orders/common';
-import { ATTEMPT_HEADER } from '@orders/contract';
+import { ATTEMPT_HEADER, confirmsOrder } from '@orders/contract';
 import type { NewOrder } from './new-order';
 
 /** What one delivery attempt came to. */
@@ -17,12 +17,18 @@ export function daprSender(sidecar: DaprSidecar, storeAppId: string, method: str
   return (order, attempt) =>
     sidecar
       .invoke(storeAppId, method, { data: order }, { headers: { [ATTEMPT_HEADER]: String(attempt) }, timeoutMs })
-      .then(classify, (error: unknown) => ({ kind: 'retry', reason: error instanceof Error ? error.message : String(error) }));
+      .then((res) => classify(res, order.orderId), (error: unknown) => ({ kind: 'retry', reason: error instanceof Error ? error.message : String(error) }));
 }
 
-/** 4xx means the order itself was refused, except 408 and 429, which say "later". */
-export function classify(res: Pick<SidecarResponse, 'status' | 'body'>): Delivery {
-  if (res.status >= 200 && res.status < 300) return { kind: 'accepted' };
+/**
+ * A 2xx confirms the order only when its body names it (confirmsOrder); 4xx means the order itself
+ * was refused, except 408 and 429, which say "later".
+ */
+export function classify(res: Pick<SidecarResponse, 'status' | 'body'>, orderId: string): Delivery {
+  if (res.status >= 200 && res.status < 300) {
+    if (confirmsOrder(res.body, orderId)) return { kind: 'accepted' };
+    return { kind: 'retry', status: res.status, reason: `a ${res.status} that does not name the order: ${JSON.stringify(res.body.slice(0, 200))}` };
+  }
   const reason = res.body.slice(0, 500);
   if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
     return { kind: 'rejected', status: res.status, reason };

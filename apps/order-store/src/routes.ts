@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { SpanKind, context, trace } from '@opentelemetry/api';
 import { METRICS_PATH, contextFromHeaders, failSpan, serveMetrics } from '@orders/common';
-import { ATTEMPT_HEADER, NEW_ORDER_METHOD, ORDER_ID_PATTERN, isResend, newOrderBody } from '@orders/contract';
+import { ATTEMPT_HEADER, NEW_ORDER_METHOD, type NewOrderAnswer, ORDER_ID_PATTERN, isResend, newOrderBody } from '@orders/contract';
 import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { HttpError, answerError, errorHandler, sendError, sendJson } from './http-errors';
@@ -100,7 +100,7 @@ function newOrderHandler({ book, config, logger, metrics }: AppDependencies & { 
     if (outcome === 'conflict') {
       throw new HttpError(409, 'order_conflict', `order ${order.orderId} was already accepted with different content`);
     }
-    sendJson(res, outcome === 'created' ? 201 : 200, { orderId: order.orderId });
+    sendJson(res, outcome === 'created' ? 201 : 200, { orderId: order.orderId } satisfies NewOrderAnswer);
     return outcome;
   };
   return (req, res) => {

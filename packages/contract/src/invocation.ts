@@ -25,3 +25,23 @@ export const ATTEMPT_HEADER = 'x-order-attempt';
 export function isResend(attempt: string | string[] | undefined): boolean {
   return typeof attempt === 'string' && Number(attempt) > 1;
 }
+
+/** What order-store answers a stored order with: 201 when it stored it now, 200 when it already had it. */
+export interface NewOrderAnswer {
+  orderId: string;
+}
+
+/**
+ * Whether a 2xx answer's body confirms this order: it names the order's id. A 2xx that does not
+ * came from something between the two apps, not from order-store, and confirms nothing: daprd
+ * 1.18.2 was seen answering 200 with an empty body, during retries of calls to an app that was
+ * down, for an order the app never received (proving-ground/chaos/README.md, "Confirmed end to end").
+ */
+export function confirmsOrder(body: string, orderId: string): boolean {
+  try {
+    const answer: unknown = JSON.parse(body);
+    return typeof answer === 'object' && answer !== null && 'orderId' in answer && answer.orderId === orderId;
+  } catch {
+    return false;
+  }
+}
