@@ -38,9 +38,8 @@ export function isolatedConfiguration(nameResolutionDb: string, base = localConf
     // A sidecar's row counts while it is younger than updateInterval, in whole seconds, and is
     // renewed every updateInterval - timeout. With the defaults (5s, 1s) a renewal that starts
     // late by more than what is left of the second it was last written in (as little as a few
-    // ms) leaves the row stale: calls to that app fail at once, and five failures open the
-    // resiliency policy's circuit breaker for 10s. Renewing every 2s leaves at least 2s to
-    // spare, and a stopped sidecar still drops out after 5s.
+    // ms) leaves the row stale: calls to that app fail at once. Renewing every 2s leaves at
+    // least 2s to spare, and a stopped sidecar still drops out after 5s.
     '      updateInterval: 5s',
     '      timeout: 3s',
     '',

@@ -29,7 +29,7 @@ describe('isolatedConfiguration', () => {
     const timeout = seconds('timeout', configuration.timeout);
     // Dapr's SQLite resolver renews every updateInterval - timeout and counts a row while
     // floor(now) - floor(last renewal) < updateInterval, so a renewal may start late by timeout
-    // less up to one second of truncation before calls to that app fail and open the breaker.
+    // less up to one second of truncation before calls to that app fail.
     expect(timeout - 1).toBeGreaterThanOrEqual(1);
     // The resolver refuses to start otherwise.
     expect(updateInterval - timeout).toBeGreaterThanOrEqual(1);
