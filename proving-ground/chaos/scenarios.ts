@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { waitFor } from '../../dev/src/processes';
+import type { Sidecar } from '../harness/daprd';
 import type { LogCapture, LogLine } from '../harness/log-capture';
 import type { ChaosOptions, ScenarioName } from './options';
 import { type Latest, LatestWatch, latestThroughStores } from '../harness/latest-watch';
@@ -103,6 +104,12 @@ export interface ScenarioResult {
   latestReads: number;
   /** Orders still unconfirmed when the generator's shutdown grace ran out; 0 expected. */
   unconfirmedAtShutdown: number;
+  /**
+   * Circuit breakers that opened, as `<app id> <target>` (e.g. `order-store Statestore_statestore`: a component's target is its type and name),
+   * from each sidecar's dapr_resiliency_activations_total once the generator drained; a sidecar
+   * the fault restarted counts from its restart.
+   */
+  breakersOpened: string[];
   generatorExitCode: number | null;
   /** Seconds from the first order: the fault's start, the restart's return, the stop signal, the generator's exit. */
   timeline: { faultStartSec: number; restoredSec: number; stopSec: number; drainedSec: number };
@@ -166,6 +173,7 @@ export async function runScenario(name: ScenarioName, options: ChaosOptions, log
       if (!part.proc.isRunning()) problems.push(`${part.proc.name} is not running after the scenario:\n${part.proc.output()}`);
     }
 
+    const breakersOpened = await openedBreakers([...system.stores.map((replica) => replica.sidecar), system.generatorSidecar]);
     const verdict = await verify(system, log);
     problems.push(...verdict.problems);
     const counted = generatorCount(log);
@@ -192,6 +200,7 @@ export async function runScenario(name: ScenarioName, options: ChaosOptions, log
       latestReads: watch.totalReads,
       rejected: log.withMsg('order rejected; dropped').length,
       unconfirmedAtShutdown: log.withMsg('order not confirmed before shutdown').length,
+      breakersOpened,
       generatorExitCode: exitCode,
       timeline: { faultStartSec: sec(faultStart), restoredSec: sec(restored), stopSec: sec(stopAt), drainedSec: sec(drained) },
       evidence: {
@@ -207,6 +216,20 @@ export async function runScenario(name: ScenarioName, options: ChaosOptions, log
     pointerClient.disconnect();
     await system.stop();
   }
+}
+
+/** `<app id> <target>` of every circuit breaker these sidecars counted opening (Dapr's resiliency metrics). */
+async function openedBreakers(sidecars: Sidecar[]): Promise<string[]> {
+  const opened = new Set<string>();
+  for (const sidecar of sidecars) {
+    // A sidecar that is not running is reported among the scenario's problems already.
+    const metrics = await fetch(`http://127.0.0.1:${sidecar.metricsPort}/metrics`).then((res) => res.text(), () => '');
+    for (const [, labels] of metrics.matchAll(/^dapr_resiliency_activations_total\{([^}]*)\}\s+[1-9]/gm)) {
+      const label = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(labels ?? '')?.[1];
+      if (label('policy') === 'circuitbreaker' && label('status') === 'open') opened.add(`${label('app_id')} ${label('target')}`);
+    }
+  }
+  return [...opened].sort();
 }
 
 interface Verdict {
