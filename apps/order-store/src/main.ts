@@ -1,3 +1,4 @@
+import type { Server, ServerResponse } from 'node:http';
 import { DaprSidecar, createLogger, createMetricsServer, exitOnSettingsError, listenOrExit, startTracing } from '@orders/common';
 import { ORDER_STORE_APP_ID } from '@orders/contract';
 import { type StoreConfig, loadStoreConfig } from './config';
@@ -5,6 +6,33 @@ import { storeMetrics } from './metrics';
 import { OrderBook } from './orders';
 import { createOrderStoreServer } from './routes';
 import { DaprOrderState } from './state';
+
+/** How long a stopping order-store goes on answering, with `Connection: close`, before it ends idle connections. */
+const KEEP_ALIVE_HANDOFF_MS = 1_000;
+
+/**
+ * A client's keep-alive connection that the server ends while the client is sending on it sees a
+ * reset. Once started, every answer not yet sent says `Connection: close`, so that a busy client
+ * closes its own connection; the server ends those still idle KEEP_ALIVE_HANDOFF_MS later.
+ */
+function keepAliveHandoff(server: Server): { start(): void } {
+  let started = false;
+  const unanswered = new Set<ServerResponse>();
+  server.prependListener('request', (_req, res: ServerResponse) => {
+    if (started) {
+      res.setHeader('connection', 'close');
+      return;
+    }
+    unanswered.add(res);
+    res.once('close', () => unanswered.delete(res));
+  });
+  return {
+    start() {
+      started = true;
+      for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
+    },
+  };
+}
 
 function main(config: StoreConfig): void {
   const tracing = startTracing({ serviceName: ORDER_STORE_APP_ID, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, samplingRate: config.TRACE_SAMPLING_RATE });
@@ -32,18 +60,23 @@ function main(config: StoreConfig): void {
   server.keepAliveTimeout = 65_000;
 
   let stopping = false;
+  const handoff = keepAliveHandoff(server);
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    handoff.start();
     logger.info({ signal }, 'order-store stopping: finishing requests in flight');
     const deadline = setTimeout(() => {
       logger.warn('grace period over: closing remaining connections');
       server.closeAllConnections();
     }, config.SHUTDOWN_GRACE_MS).unref();
+    metricsServer?.close();
+    setTimeout(() => closeServer(deadline), KEEP_ALIVE_HANDOFF_MS).unref();
+  };
+  const closeServer = (deadline: NodeJS.Timeout) => {
     // close() ends the connections idle now, but a keep-alive connection whose request is in
     // flight stays open after its answer (for keepAliveTimeout): end each as it falls idle.
     const idleSweep = setInterval(() => server.closeIdleConnections(), 50).unref();
-    metricsServer?.close();
     server.close(() => {
       clearTimeout(deadline);
       clearInterval(idleSweep);

@@ -41,6 +41,9 @@ describe('order-store on SIGTERM, with a request in flight on a keep-alive conne
     await waitFor('the answer to the order in flight', () => /\r\n\r\n\{/.test(answer), 5_000);
     const answeredAt = Date.now();
     expect(answer).toMatch(/^HTTP\/1\.1 201 /);
+    // The client is told to close the connection itself, instead of the server ending it under a
+    // request the client may be sending.
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
 
     expect(await proc.exited).toBe(0);
     expect(Date.now() - answeredAt).toBeLessThan(GRACE_MS / 2);
