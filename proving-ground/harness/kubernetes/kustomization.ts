@@ -15,9 +15,9 @@ export function writeKustomization(target: string, files: ManifestFile[]): void 
 /**
  * deploy/ copied to `target` and made ready as its kustomization's header tells a user: the
  * `images` entries pointed at `images` (name to reference) and statestore.yaml's redisHost at
- * `redisHost`. Nothing else changes, comments included.
+ * `redisHost`. Nothing else changes, comments included, but for `shortenShutdownBySec`.
  */
-export function userCopyOfDeploy(target: string, images: Record<string, string>, redisHost: string): void {
+export function userCopyOfDeploy(target: string, images: Record<string, string>, redisHost: string, shortenShutdownBySec = 0): void {
   rmSync(target, { recursive: true, force: true });
   cpSync(DEPLOY_DIR, target, { recursive: true });
   const kustomizationFile = join(target, 'kustomization.yaml');
@@ -48,6 +48,34 @@ export function userCopyOfDeploy(target: string, images: Record<string, string>,
   if (host.length !== 1 || !isMap(host[0])) throw new Error(`${storeFile} has no single redisHost`);
   host[0].set('value', redisHost);
   writeFileSync(storeFile, docs.map((doc) => doc.toString()).join('---\n'));
+  if (shortenShutdownBySec > 0) shortenStoreShutdown(join(target, 'order-store.yaml'), shortenShutdownBySec);
+}
+
+/**
+ * What nothing on a test node needs: the part of order-store's preStop sleep that waits for the
+ * NLB to deregister the Pod (a NodePort is dropped by kube-proxy within a second). Its preStop
+ * sleep, the sidecar's block-shutdown-duration and the grace period all shrink by the same
+ * seconds, so the shutdown keeps its order and every margin; the sleep must still outlast Dapr's
+ * name-resolution cache (20 s) and the DNS TTL of the sidecars' headless Service (5 s).
+ */
+function shortenStoreShutdown(file: string, seconds: number): void {
+  const docs = parseAllDocuments(readFileSync(file, 'utf8')) as Document[];
+  const deployment = docs.find((doc) => doc.get('kind') === 'Deployment');
+  const container = deployment?.getIn(['spec', 'template', 'spec', 'containers', 0]);
+  const sleep = isMap(container) ? container.getIn(['lifecycle', 'preStop', 'exec', 'command']) : undefined;
+  const annotations = deployment?.getIn(['spec', 'template', 'metadata', 'annotations']);
+  const grace = Number(deployment?.getIn(['spec', 'template', 'spec', 'terminationGracePeriodSeconds']));
+  if (!deployment || !isSeq(sleep) || sleep.items.length !== 2 || !isMap(annotations) || !Number.isInteger(grace)) {
+    throw new Error(`${file}: no Deployment with a preStop sleep, annotations and a grace period`);
+  }
+  const sleepSec = Number(String(sleep.get(1)));
+  const block = /^(\d+)s$/.exec(String(annotations.get('dapr.io/block-shutdown-duration')));
+  if (!block) throw new Error(`${file}: dapr.io/block-shutdown-duration is not in whole seconds`);
+  if (sleepSec - seconds < 25) throw new Error(`${file}: a preStop sleep of ${sleepSec - seconds}s would end inside Dapr's name-resolution cache`);
+  sleep.set(1, String(sleepSec - seconds));
+  annotations.set('dapr.io/block-shutdown-duration', `${Number(block[1]) - seconds}s`);
+  deployment.setIn(['spec', 'template', 'spec', 'terminationGracePeriodSeconds'], grace - seconds);
+  writeFileSync(file, docs.map((doc) => doc.toString()).join('---\n'));
 }
 
 /**

@@ -1,32 +1,23 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { daprHelmValues } from '../../../infra/cdk/lib/dapr-helm-values';
-import { type K8sObject, loadDeployDir } from '../../../infra/cdk/lib/manifests';
 import { topology } from '../../../infra/cdk/lib/topology';
 import { daprChartDir } from '../../harness/dapr-module';
 import { kubeBinary } from '../../harness/kubernetes/binaries';
 import { DAPR_NAMESPACE, onTestNode, renderDaprChart } from '../../harness/kubernetes/dapr';
-import { imageBuilder } from '../../harness/kubernetes/images';
-import { headerCommands, userCopyOfDeploy } from '../../harness/kubernetes/kustomization';
-import { provisionLocalVolumes } from '../../harness/kubernetes/local-volumes';
-import { ExecError } from '../../harness/kubernetes/netns';
-import { type KubeletNode, type PodStatus, awaitPodsReady, isReady, startKubeletNode } from '../../harness/kubernetes/node';
-import { appImage, corednsImage, daprImages, nodeBaseImage, pauseImage } from '../../harness/kubernetes/node-images';
-import { type Latest, LatestWatch } from '../../harness/latest-watch';
+import { isReady } from '../../harness/kubernetes/node';
+import { OrdersOnNode, longestGap } from '../../harness/kubernetes/orders-on-node';
+import { type LatestWatch } from '../../harness/latest-watch';
 import { type Proc, runningProcesses, startProcess, stopAll, waitFor } from '../../../dev/src/processes';
-import { type RedisTlsCluster, startRedisTlsCluster } from '../../harness/redis-cluster';
 
 // deploy/ on a real node: kubelet, containerd and runc run the Pods, the Dapr control plane is the
 // pinned chart installed by helm with the CDK app's values, the apps' images are built from their
 // Dockerfiles, and the cache is a TLS Redis Cluster standing in for ElastiCache Serverless. All of
-// it lives in a network namespace the test creates, with no way out (harness/kubernetes/node.ts).
+// it lives in a network namespace the test creates, with no way out (harness/kubernetes/node.ts,
+// harness/kubernetes/orders-on-node.ts).
 
-/** The app images as deploy/ gets them substituted: names no registry serves, so nothing can be pulled. */
-const STORE_IMAGE = 'localhost/orders-test/order-store:dev';
-const GENERATOR_IMAGE = 'localhost/orders-test/order-generator:dev';
-const APP_IMAGES: Record<string, string> = { [topology.orderStore.appId]: STORE_IMAGE, [topology.orderGenerator.appId]: GENERATOR_IMAGE };
 /**
  * The longest a replica leaving (deleted, rolled, evicted) may stop acknowledgements: what EKS Auto
  * Mode's node replacements and every deploy cost the generator (issue 29: at most 1 s).
@@ -35,196 +26,40 @@ const MAX_ACK_GAP_MS = 1_000;
 
 describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and the apps built from their Dockerfiles', () => {
   const dir = mkdtempSync(join(tmpdir(), 'orders-node-'));
-  let node: KubeletNode | undefined;
-  let cache: RedisTlsCluster | undefined;
-  let volumes: ReturnType<typeof provisionLocalVolumes> | undefined;
-  const timings: Record<string, number> = {};
+  const suite = new OrdersOnNode(dir);
   let leftovers: string[] = [];
-  /** When the suite first saw Sentry answer through its ClusterIP (ms since the epoch). */
-  let sentryRoutedAt = 0;
 
-  const kubectl = (args: string[], input?: string) => {
-    if (!node) throw new Error('the node did not start');
-    return node.controlPlane.kubectl(args, input);
-  };
-  const inNode = (command: string, args: string[], options?: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv }) => {
-    if (!node) throw new Error('the node did not start');
-    return node.network.exec(command, args, options);
-  };
-  const helm = (args: string[]) =>
-    inNode(kubeBinary('helm'), args, {
-      timeoutMs: 300_000,
-      env: {
-        ...process.env,
-        KUBECONFIG: node?.controlPlane.kubeconfig,
-        HELM_CACHE_HOME: join(dir, 'helm-cache'),
-        HELM_CONFIG_HOME: join(dir, 'helm-config'),
-        HELM_DATA_HOME: join(dir, 'helm-data'),
-      },
-    });
-  const pods = async (namespace: string) => (await node!.controlPlane.kubectlJson<{ items: PodStatus[] }>(['get', 'pods', '-n', namespace])).items;
-  const timed = async <T>(label: string, step: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    try {
-      return await step();
-    } finally {
-      timings[label] = Date.now() - started;
-    }
-  };
+  const kubectl = (args: string[], input?: string) => suite.kubectl(args, input);
+  const pods = (namespace: string) => suite.pods(namespace);
+  const storePods = () => suite.storePods();
+  const acknowledged = () => suite.acknowledged();
+  const curl = (args: string[]) => suite.curl(args);
 
-  const awaitReady = (namespace: string, count: number, timeoutMs: number) => awaitPodsReady(node!.controlPlane, namespace, count, timeoutMs);
-
-  beforeAll(async () => {
-    const builder = imageBuilder(join(dir, 'images'));
-    const nodeArchives = await timed('pause and CoreDNS images', async () => [await pauseImage(builder, dir), await corednsImage(builder, dir)]);
-    // The apps' builds and the node's start share nothing until the import: side by side.
-    const appBuilds = timed('app images (buildah, Dockerfiles)', async () => {
-      const nodeImage = await nodeBaseImage(builder, dir);
-      return [
-        await appImage(builder, dir, 'order-store', STORE_IMAGE, nodeImage, join(homedir(), '.npm')),
-        await appImage(builder, dir, 'order-generator', GENERATOR_IMAGE, nodeImage, join(homedir(), '.npm')),
-      ];
-    });
-    const nodeStart = timed('node up (netns, containerd, control plane, kubelet, kube-proxy, CoreDNS)', () =>
-      startKubeletNode({ dir: join(dir, 'node'), images: nodeArchives }).then((started) => (node = started)),
-    );
-    // Both settle before either's failure is reported, so that afterAll finds the node to stop.
-    const [apps, started] = await Promise.allSettled([appBuilds, nodeStart]);
-    if (apps.status === 'rejected') throw apps.reason;
-    if (started.status === 'rejected') throw started.reason;
-    await node!.importImages(apps.value);
-
-    cache = await timed('cache stand-in', () => startRedisTlsCluster({ network: node!.network }));
-
-    // The Dapr control plane as the CDK app installs it: the pinned chart, the CDK app's values,
-    // helm install --wait (dapr-control-plane.ts).
-    const values = onTestNode(daprHelmValues({ highAvailability: false }));
-    const chart = await renderDaprChart(values, topology.daprVersion, dir);
-    const daprRefs = daprImageRefs(chart);
-    await timed('Dapr images', async () => node!.importImages(await daprImages(builder, dir, daprRefs, cache!.caPath)));
-    builder.remove();
-    const present = await node!.images();
-    const wanted = [...daprRefs, ...Object.values(APP_IMAGES)];
-    expect(wanted.filter((ref) => !present.includes(ref))).toEqual([]);
-
-    const valuesFile = join(dir, 'dapr-values.json');
-    writeFileSync(valuesFile, JSON.stringify(values));
-    // The scheduler's members keep their etcd on volumes, HA or not (dapr-helm-values.ts): the
-    // node's stand-in provisioner serves their claims for the whole suite.
-    volumes = provisionLocalVolumes(node!.controlPlane, join(dir, 'volumes'));
-    await timed('helm install dapr --wait', () =>
-      helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--create-namespace', '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
-    );
-
-    // helm's --wait sees Sentry's Pod Ready before kube-proxy routes its Service: a daprd started
-    // in that window exits on `connection refused` and kubelet restarts it once (found here, in
-    // 2 of 6 runs). The suite waits for the route, so that a restart it counts is a fault of the run:
-    // curl's exit code says whether a TLS server answered (any code but 7, refused, and 28, timed out).
-    const sentryService = await node!.controlPlane.kubectlJson<{ spec: { clusterIP: string } }>(['get', 'service', 'dapr-sentry', '-n', DAPR_NAMESPACE]);
-    await waitFor('dapr-sentry reachable through its ClusterIP', () =>
-      inNode('curl', ['-sk', '-o', '/dev/null', '-m', '2', `https://${sentryService.spec.clusterIP}:443/`], { timeoutMs: 5_000 }).then(
-        () => true,
-        (error: unknown) => {
-          const curlExit = error instanceof ExecError ? error.exitCode : undefined;
-          return curlExit !== undefined && curlExit !== 7 && curlExit !== 28;
-        },
-      ),
-    60_000);
-    sentryRoutedAt = Date.now();
-
-    // deploy/ as its kustomization's header tells a user: the namespace, the two token Secrets,
-    // then `kubectl apply -k deploy/`, on a copy whose images and redisHost alone are changed.
-    const deployCopy = join(dir, 'deploy');
-    userCopyOfDeploy(deployCopy, APP_IMAGES, cache.address);
-    const commands = headerCommands(deployCopy, { REDIS_PASSWORD: cache.client.password });
-    expect(commands.map((args) => args.slice(0, 2).join(' '))).toEqual(['create namespace', '-n orders', '-n orders', '-n orders', 'apply -k']);
-    for (const args of commands) await kubectl(args);
-    const objects = loadDeployDir().files.flatMap((file) => file.objects);
-    await timed('deploy/ Pods Ready', () => awaitReady(topology.namespace, replicasIn(objects), 240_000));
-  }, 900_000);
+  beforeAll(() => suite.start(), 900_000);
 
   afterAll(async () => {
-    await volumes?.stop();
-    await node?.stop();
-    await cache?.stop();
-    leftovers = node?.leftovers() ?? [];
+    leftovers = await suite.stop();
     await stopAll();
     rmSync(dir, { recursive: true, force: true });
-    process.stdout.write(`node suite timings (ms): ${JSON.stringify(timings)}\n`);
+    process.stdout.write(`node suite timings (ms): ${JSON.stringify(suite.timings)}\n`);
     expect(leftovers).toEqual([]);
     expect(runningProcesses()).toEqual([]);
   }, 300_000);
 
-  const storePods = async () => (await pods(topology.namespace)).filter((pod) => pod.metadata.labels?.['app.kubernetes.io/name'] === topology.orderStore.appId);
-  /** The generator's `order accepted` lines: what it was told was stored, and when. */
-  const acknowledged = async (): Promise<{ orderId: string; at: number }[]> => {
-    const { stdout } = await kubectl(['logs', '-n', topology.namespace, '-l', `app.kubernetes.io/name=${topology.orderGenerator.appId}`, '-c', topology.orderGenerator.appId, '--tail=-1']);
-    return stdout.split('\n').flatMap((line) => {
-      if (!line.startsWith('{')) return [];
-      const event = JSON.parse(line) as { msg?: string; orderId?: string; time?: string };
-      return event.msg === 'order accepted' && event.orderId && event.time ? [{ orderId: event.orderId, at: Date.parse(event.time) }] : [];
-    });
-  };
-  /** Every order key in the cache: a SCAN of each node (a cluster's keys are spread over them). */
-  const storedOrderIds = async (): Promise<Set<string>> => {
-    const prefix = `${topology.orderStore.appId}||order:`;
-    const ids = new Set<string>();
-    for (const port of cache!.ports) {
-      const out = await cache!.cli(port, ['--scan', '--pattern', `${prefix}*`], 60_000);
-      for (const key of out.split('\n').filter(Boolean)) ids.add(key.slice(prefix.length));
-    }
-    return ids;
-  };
-  const nodePortUrl = async () => {
-    const service = await node!.controlPlane.kubectlJson<{ spec: { ports: { nodePort?: number }[] } }>(['get', 'service', topology.orderStore.appId, '-n', topology.namespace]);
-    const port = service.spec.ports[0]?.nodePort;
-    if (!port) throw new Error(`Service ${topology.orderStore.appId} has no NodePort`);
-    return `http://${node!.network.address}:${port}`;
-  };
-  /** curl inside the node's namespace: the stand-in for a client behind the NLB. Resolves with status and body. */
-  const curl = async (args: string[]): Promise<{ status: number; body: string }> => {
-    const { stdout } = await inNode('curl', ['-sS', '-m', '5', '-w', '\n%{http_code}', ...args], { timeoutMs: 10_000 });
-    const cut = stdout.lastIndexOf('\n');
-    return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
-  };
-  /** Every container that restarted or was killed, with the end of its previous run's log to say why. */
-  const restartsAndKills = async (): Promise<string[]> => {
-    const found: string[] = [];
-    // When the chart created the Configuration Sentry and the operator read at start; asked once, and only if one of them restarted.
-    let daprsystemCreatedAt: string | undefined;
-    const configurationCreatedAt = async () =>
-      (daprsystemCreatedAt ??= (await node!.controlPlane.kubectlJson<{ metadata: { creationTimestamp: string } }>(['get', 'configurations.dapr.io', 'daprsystem', '-n', DAPR_NAMESPACE])).metadata.creationTimestamp);
-    for (const namespace of [topology.namespace, DAPR_NAMESPACE, 'kube-system']) {
-      for (const pod of await pods(namespace)) {
-        for (const container of pod.status.containerStatuses ?? []) {
-          const last = container.lastState?.terminated;
-          if (container.restartCount === 0 && !last) continue;
-          const previous = await kubectl(['logs', '--previous', '--tail=8', '-n', namespace, pod.metadata.name, '-c', container.name]).catch((error: Error) => ({ stdout: error.message }));
-          if (namespace === DAPR_NAMESPACE && last?.finishedAt && isChartInstallOrder(previous.stdout, Date.parse(last.finishedAt), { daprsystemCreatedAt: Date.parse(await configurationCreatedAt()), sentryRoutedAt })) continue;
-          if (namespace === topology.namespace && container.name === 'daprd' && container.restartCount === 1 && isSentryNotYetRouted(previous.stdout)) {
-            process.stdout.write(`passed over: ${pod.metadata.name} daprd restarted once, Sentry's ClusterIP refused its first start\n`);
-            continue;
-          }
-          found.push(`${namespace}/${pod.metadata.name} ${container.name}: ${container.restartCount} restart(s), last ${last?.reason ?? '?'} (exit ${last?.exitCode ?? '?'}):\n${previous.stdout}`);
-        }
-      }
-    }
-    return found;
-  };
   const writeToken = async () => {
-    const secret = await node!.controlPlane.kubectlJson<{ data: { token: string } }>(['get', 'secret', 'order-store-write-token', '-n', topology.namespace]);
+    const secret = await suite.kubectlJson<{ data: { token: string } }>(['get', 'secret', 'order-store-write-token', '-n', topology.namespace]);
     return Buffer.from(secret.data.token, 'base64').toString();
   };
 
   test('every Pod is Ready, with no restart and no OOM kill', async () => {
-    expect(await restartsAndKills()).toEqual([]);
+    expect(await suite.restartsAndKills()).toEqual([]);
     for (const namespace of [topology.namespace, DAPR_NAMESPACE, 'kube-system']) {
       expect((await pods(namespace)).filter((pod) => !isReady(pod)).map((pod) => pod.metadata.name)).toEqual([]);
     }
   });
 
   test('the namespace enforces restricted, and every container runs with the limits deploy/ and its annotations set', async () => {
-    const namespace = await node!.controlPlane.kubectlJson<{ metadata: { labels: Record<string, string> } }>(['get', 'namespace', topology.namespace]);
+    const namespace = await suite.kubectlJson<{ metadata: { labels: Record<string, string> } }>(['get', 'namespace', topology.namespace]);
     expect(namespace.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
     const [store] = await storePods();
     const limits = Object.fromEntries((store?.spec.containers ?? []).map((c) => [c.name, c.resources?.limits]));
@@ -234,13 +69,13 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   test("the generator's orders reach Redis through both sidecars, over mTLS, by cluster DNS; every acknowledged one is stored", async () => {
     await waitFor('20 acknowledged orders', async () => (await acknowledged()).length >= 20, 120_000);
     const acks = await acknowledged();
-    const stored = await storedOrderIds();
+    const stored = await suite.storedOrderIds();
     expect(acks.filter((ack) => !stored.has(ack.orderId))).toEqual([]);
     // Access control (deploy/configuration.yaml) admits POST /neworder only from the SPIFFE id
     // in the caller's mTLS certificate, which only Sentry issues: an accepted order is one the
     // store's sidecar took from order-generator's, identified by Sentry's certificate.
     const sentry = (await pods(DAPR_NAMESPACE)).find((pod) => pod.metadata.labels?.app === 'dapr-sentry');
-    const metrics = await node!.controlPlane.get(`/api/v1/namespaces/${DAPR_NAMESPACE}/pods/${sentry?.metadata.name}:9090/proxy/metrics`);
+    const metrics = await suite.running.controlPlane.get(`/api/v1/namespaces/${DAPR_NAMESPACE}/pods/${sentry?.metadata.name}:9090/proxy/metrics`);
     const signed = [...metrics.matchAll(/^dapr_sentry_cert_sign_success_total\S*\s+(\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
     // Two order-store sidecars and one of order-generator at least.
     expect(signed).toBeGreaterThanOrEqual(3);
@@ -252,7 +87,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   });
 
   test("through order-store's NodePort: POST /neworder is 201 with the write token and 401 without; GET /order and /orders/:id read it back", async () => {
-    const url = await nodePortUrl();
+    const url = await suite.nodePortUrl();
     const order = { orderId: `nodeport-${Date.now()}`, items: [{ sku: 'rye-bread', quantity: 1, unitPrice: 3.2 }], total: 3.2 };
     const post = ['-H', 'content-type: application/json', '-X', 'POST', '--data', JSON.stringify({ data: order })];
     expect((await curl([...post, `${url}/neworder`])).status).toBe(401);
@@ -268,23 +103,27 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   describe('under the generator load, order-store disrupted three ways', () => {
     const gaps: Record<string, number> = {};
     let watch: LatestWatch | undefined;
+    /** A client behind the load balancer's stand-in, posting through the NodePort all through the disruptions. */
+    let behindLoadBalancer: Proc | undefined;
+    let behindLoadBalancerOutput = '';
 
     beforeAll(async () => {
-      // deploy/'s generator sends 1 order a second; at 20 a gap is measured to 50 ms, not 1 s.
-      await kubectl(['set', 'env', '-n', topology.namespace, `deployment/${topology.orderGenerator.appId}`, 'ORDERS_PER_SECOND=20']);
-      await kubectl(['rollout', 'status', '-n', topology.namespace, `deployment/${topology.orderGenerator.appId}`, '--timeout=120s']);
-      await waitFor('orders at the new rate', async () => (await acknowledged()).length >= 40, 60_000);
-      const url = await nodePortUrl();
-      watch = new LatestWatch({
-        nodePort: async () => {
-          const res = await curl([`${url}/order`]);
-          return res.status === 200 ? (JSON.parse(res.body) as Latest) : undefined;
+      watch = await suite.underLoad(20);
+      const client = suite.running.network.enter(process.execPath, [
+        join(__dirname, '../../harness/kubernetes/load-balancer-client.ts'), await suite.nodePortUrl(), await writeToken(), '10', `behind-nlb-${Date.now()}`,
+      ]);
+      const echo = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          behindLoadBalancerOutput += chunk.toString();
+          done();
         },
-      }, 200);
+      });
+      behindLoadBalancer = startProcess('load-balancer-client', client.command, client.args, { echo });
     }, 300_000);
 
     afterAll(async () => {
       await watch?.stop();
+      await behindLoadBalancer?.stop(15_000);
       process.stdout.write(`longest acknowledgement gap per disruption (ms): ${JSON.stringify(gaps)}\n`);
     });
 
@@ -306,8 +145,8 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
       const [victim] = await storePods();
       /** `kubectl logs -f --timestamps` of one container of the victim, every line kept. */
       const follow = (container: string): { proc: Proc; lines: string[] } => {
-        const wrapped = node!.network.enter(kubeBinary('kubectl'), [
-          `--kubeconfig=${node!.controlPlane.kubeconfig}`, 'logs', '-f', '--timestamps', '-n', topology.namespace, victim!.metadata.name, '-c', container,
+        const wrapped = suite.running.network.enter(kubeBinary('kubectl'), [
+          `--kubeconfig=${suite.running.controlPlane.kubeconfig}`, 'logs', '-f', '--timestamps', '-n', topology.namespace, victim!.metadata.name, '-c', container,
         ]);
         const lines: string[] = [];
         let partial = '';
@@ -367,11 +206,23 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
       expect(refusals).toEqual([expect.stringMatching(/disruption budget/)]);
     }, 400_000);
 
+    test('a client behind the NodePort saw every order answered 201, none 5xx, no reset connection; each is stored', async () => {
+      await behindLoadBalancer!.stop(15_000);
+      const summary = JSON.parse(behindLoadBalancerOutput.split('\n').filter((line) => line.startsWith('{')).at(-1) ?? '{}') as {
+        sent: number; statuses: Record<string, number>; failures: Record<string, number>; accepted: string[];
+      };
+      process.stdout.write(`behind the load balancer: sent ${summary.sent}, answers ${JSON.stringify(summary.statuses)}, failures ${JSON.stringify(summary.failures)}\n`);
+      expect(summary.failures).toEqual({});
+      expect(Object.keys(summary.statuses)).toEqual(['201']);
+      // 10 a second over three disruptions of a minute or more each.
+      expect(summary.sent).toBeGreaterThan(600);
+      const stored = await suite.storedOrderIds();
+      expect(summary.accepted.filter((id) => !stored.has(id))).toEqual([]);
+    }, 60_000);
+
     test('no acknowledged order was lost, and the latest order never moved back', async () => {
       await watch!.stop();
-      const acks = await acknowledged();
-      const stored = await storedOrderIds();
-      expect(acks.filter((ack) => !stored.has(ack.orderId))).toEqual([]);
+      expect(await suite.lostOrders()).toEqual([]);
       expect(watch!.wentBack).toEqual([]);
       expect(watch!.totalReads).toBeGreaterThan(10);
       expect(Object.keys(gaps).sort()).toEqual(['delete one Pod', 'drain-style eviction', 'rollout restart']);
@@ -383,7 +234,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   });
 
   test('no Pod restarted and none was OOM-killed during the run', async () => {
-    expect(await restartsAndKills()).toEqual([]);
+    expect(await suite.restartsAndKills()).toEqual([]);
   });
 
   test('with the daprHa=true values, helm install makes every Pod of the control plane scheduled and Ready', async () => {
@@ -394,71 +245,13 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
       .reduce((sum, o) => sum + ((o.spec as { replicas?: number }).replicas ?? 1), 0);
     const valuesFile = join(dir, 'dapr-ha-values.json');
     writeFileSync(valuesFile, JSON.stringify(values));
-    const provisionedBefore = volumes!.provisioned.length;
+    const provisionedBefore = suite.volumes!.provisioned.length;
     // A fresh install, as a cluster created with daprHa=true gets.
-    await helm(['uninstall', 'dapr', '--namespace', DAPR_NAMESPACE, '--wait', '--timeout', '120s']);
-    await timed('helm install dapr (HA) --wait', () =>
-      helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
+    await suite.helm(['uninstall', 'dapr', '--namespace', DAPR_NAMESPACE, '--wait', '--timeout', '120s']);
+    await suite.timed('helm install dapr (HA) --wait', () =>
+      suite.helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
     );
-    await awaitReady(DAPR_NAMESPACE, expected, 120_000);
-    process.stdout.write(`HA control plane: ${expected} Pods Ready; ${volumes!.provisioned.length - provisionedBefore} volume(s) provisioned for its claims\n`);
+    await suite.awaitReady(DAPR_NAMESPACE, expected, 120_000);
+    process.stdout.write(`HA control plane: ${expected} Pods Ready; ${suite.volumes!.provisioned.length - provisionedBefore} volume(s) provisioned for its claims\n`);
   }, 300_000);
-
 });
-
-/**
- * Dapr's chart starts its components at once, and each exits when what it needs at start is not
- * there yet; kubelet starts it again. Two such needs, seen in CI runs:
- * - the `daprsystem` Configuration Sentry and the operator read: helm applies custom resources
- *   after Deployments (kinds it does not know come last), so a container can exit naming it once,
- *   or twice when helm takes longer than kubelet's first 10 s back-off;
- * - Sentry itself, through its ClusterIP: the scheduler asks it for an identity at start and exits
- *   on `connection refused` while Sentry is not yet up and routed.
- * Dapr's chart owns that order, not deploy/, and on EKS image pulls come first, so the suite passes
- * over a restart whose last run ended on one of these before its need was met (then every earlier
- * run did too): before the Configuration's creationTimestamp, or before the suite saw Sentry answer
- * through its ClusterIP. It counts any other.
- */
-function isChartInstallOrder(previousLog: string, lastFinishedAt: number, needsMetAt: { daprsystemCreatedAt: number; sentryRoutedAt: number }): boolean {
-  return previousLog.split('\n').some((line) =>
-    (/"level":"fatal".*daprsystem.*not found/.test(line) && lastFinishedAt <= needsMetAt.daprsystemCreatedAt) ||
-    (isSentryNotYetRouted(line) && lastFinishedAt <= needsMetAt.sentryRoutedAt));
-}
-
-/**
- * A sidecar's first start can find Sentry's ClusterIP refusing although the suite saw Sentry answer
- * there just before applying deploy/ (seen in a fresh-clone run of the whole `npm test` on a
- * 2-core machine, not in runs of this suite alone): daprd exits when it cannot get its first certificate, and
- * kubelet's restart gets it. Dapr's sidecar owns that exit, not deploy/; the suite passes over
- * exactly one such restart of a daprd, says so, and counts any other.
- */
-function isSentryNotYetRouted(previousLog: string): boolean {
-  return previousLog.split('\n').some((line) => /"level":"fatal".*failed to retrieve the initial identity.*connect: connection refused/.test(line));
-}
-
-/** The longest time between two acknowledgements from `from` to `to` (ms since the epoch). */
-function longestGap(acks: { at: number }[], from: number, to: number): number {
-  const times = acks.map((ack) => ack.at).filter((at) => at >= from && at <= to).sort((a, b) => a - b);
-  let longest = 0;
-  for (let i = 1; i < times.length; i += 1) longest = Math.max(longest, (times[i] as number) - (times[i - 1] as number));
-  return longest;
-}
-
-/** Every image the rendered chart's workloads run, and the sidecar image its injector adds. */
-function daprImageRefs(chart: K8sObject[]): string[] {
-  const refs = new Set<string>();
-  for (const object of chart) {
-    if (!['Deployment', 'StatefulSet', 'DaemonSet'].includes(object.kind)) continue;
-    const spec = (object.spec as { template: { spec: { containers: { image: string; env?: { name: string; value?: string }[] }[] } } }).template.spec;
-    for (const container of spec.containers) {
-      refs.add(container.image);
-      const sidecar = container.env?.find((env) => env.name === 'SIDECAR_IMAGE')?.value;
-      if (sidecar) refs.add(sidecar);
-    }
-  }
-  return [...refs];
-}
-
-function replicasIn(objects: K8sObject[]): number {
-  return objects.filter((o) => o.kind === 'Deployment').reduce((sum, o) => sum + ((o.spec as { replicas?: number }).replicas ?? 1), 0);
-}
