@@ -164,8 +164,8 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   const storedOrderIds = async (): Promise<Set<string>> => {
     const prefix = `${topology.orderStore.appId}||order:`;
     const ids = new Set<string>();
-    for (const port of cache!.ports) {
-      const out = await cache!.cli(port, ['--scan', '--pattern', `${prefix}*`], 60_000);
+    for (const primary of cache!.primaries) {
+      const out = await cache!.cli(primary, ['--scan', '--pattern', `${prefix}*`], 60_000);
       for (const key of out.split('\n').filter(Boolean)) ids.add(key.slice(prefix.length));
     }
     return ids;
