@@ -393,8 +393,10 @@ function kubeletConfiguration(options: { address: string; containerdSocket: stri
 
 /**
  * CoreDNS as kubeadm deploys it, cut to what a cluster with no way out needs: the kubernetes
- * plugin answers cluster.local and nothing is forwarded. It listens on 1053 so that it runs as a
- * non-root user with no capability; the kube-dns Service maps port 53 to it.
+ * plugin answers cluster.local and nothing is forwarded. It listens on port 53, as kubeadm's and
+ * EKS's do, because NetworkPolicies see the Pod's port behind the Service: deploy/'s DNS allow
+ * names 53. It runs as a non-root user with no capability, the Pod's (namespaced, safe) sysctl
+ * net.ipv4.ip_unprivileged_port_start letting it bind 53.
  */
 export function coreDnsObjects(): object[] {
   const labels = { 'k8s-app': 'kube-dns' };
@@ -421,7 +423,7 @@ export function coreDnsObjects(): object[] {
       kind: 'ConfigMap',
       metadata: { name: 'coredns', namespace: 'kube-system' },
       data: {
-        Corefile: `.:1053 {
+        Corefile: `.:53 {
     errors
     health :8080
     ready :8181
@@ -447,7 +449,13 @@ export function coreDnsObjects(): object[] {
             serviceAccountName: 'coredns',
             dnsPolicy: 'Default',
             priorityClassName: 'system-cluster-critical',
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 65532,
+              runAsGroup: 65532,
+              seccompProfile: { type: 'RuntimeDefault' },
+              sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '53' }],
+            },
             volumes: [{ name: 'config', configMap: { name: 'coredns' } }],
             containers: [
               {
@@ -474,8 +482,8 @@ export function coreDnsObjects(): object[] {
         clusterIP: CLUSTER_DNS_IP,
         selector: labels,
         ports: [
-          { name: 'dns', port: 53, targetPort: 1053, protocol: 'UDP' },
-          { name: 'dns-tcp', port: 53, targetPort: 1053, protocol: 'TCP' },
+          { name: 'dns', port: 53, targetPort: 53, protocol: 'UDP' },
+          { name: 'dns-tcp', port: 53, targetPort: 53, protocol: 'TCP' },
         ],
       },
     },
