@@ -2,12 +2,13 @@
 # Builds what the Kubernetes tests (test/kubernetes) run, from Go modules at pinned versions,
 # into a cache of its own (~/.cache/orders-kube/bin, or $ORDERS_KUBE_HOME/bin): etcd,
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl of the
-# Kubernetes version the CDK app creates on EKS, CoreDNS, helm, and Dapr's sidecar injector,
+# Kubernetes version the CDK app creates on EKS, CoreDNS, helm, kube-router (its network policy
+# controller enforces deploy/'s NetworkPolicies on the node), and Dapr's sidecar injector,
 # operator, placement and scheduler from the same dapr/dapr module as daprd. It also installs
 # from the OS's packages what a real node needs besides: containerd, runc, the CNI plugins,
-# iptables, conntrack and buildah. A binary or package already there is left alone, so this is
-# cheap to call before every run. Versions: infra/cdk/kubernetes-versions.json and
-# packages/common/topology.json.
+# iptables, ipset (kube-router's), conntrack and buildah. A binary or package already there is
+# left alone, so this is cheap to call before every run. Versions:
+# infra/cdk/kubernetes-versions.json and packages/common/topology.json.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +18,7 @@ kube_version=$(pinned "$versions" kubernetes)
 etcd_version=$(pinned "$versions" etcd)
 helm_version=$(pinned "$versions" helm)
 coredns_version=$(pinned "$versions" coredns)
+kube_router_version=$(pinned "$versions" kubeRouter)
 dapr_version=$(pinned "$root/packages/common/topology.json" daprVersion)
 
 home=${ORDERS_KUBE_HOME:-$HOME/.cache/orders-kube}
@@ -84,6 +86,8 @@ build_from_copy k8s.io/kubernetes "$kube_version" "0.${kube_version#*.}" \
   kube-scheduler=./cmd/kube-scheduler kubelet=./cmd/kubelet kube-proxy=./cmd/kube-proxy
 # CoreDNS's module root is its main package; its go.mod replaces nothing.
 build coredns github.com/coredns/coredns "$coredns_version" . "" "-X github.com/coredns/coredns/coremain.GitCommit=v$coredns_version"
+# kube-router's go.mod replaces nothing; of it the node runs the network policy controller only.
+build kube-router github.com/cloudnativelabs/kube-router/v2 "$kube_router_version" ./cmd/kube-router "" "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$kube_router_version"
 runtime_ldflags="-X github.com/dapr/dapr/pkg/buildinfo.version=$dapr_version"
 build injector github.com/dapr/dapr "$dapr_version" ./cmd/injector "" "$runtime_ldflags"
 build operator github.com/dapr/dapr "$dapr_version" ./cmd/operator "" "$runtime_ldflags"
@@ -99,6 +103,7 @@ command -v containerd >/dev/null || node_packages+=(containerd)
 command -v runc >/dev/null || node_packages+=(runc)
 [ -x /usr/lib/cni/bridge ] || node_packages+=(containernetworking-plugins)
 command -v iptables >/dev/null || node_packages+=(iptables)
+command -v ipset >/dev/null || node_packages+=(ipset)
 command -v conntrack >/dev/null || node_packages+=(conntrack)
 command -v buildah >/dev/null || node_packages+=(buildah)
 # A static busybox is the images' /bin/sh and sleep (order-store's preStop hook runs `sleep`).
@@ -122,4 +127,4 @@ if ! up_to_date pause "$kube_version"; then
   timed pause gcc -Os -static -DVERSION="v$kube_version" -o "$bin/pause.tmp" "$pause_source"
   install_built pause "$kube_version"
 fi
-log "etcd $etcd_version, Kubernetes $kube_version, CoreDNS $coredns_version, helm $helm_version, Dapr control plane $dapr_version ready in $bin"
+log "etcd $etcd_version, Kubernetes $kube_version, CoreDNS $coredns_version, helm $helm_version, kube-router $kube_router_version, Dapr control plane $dapr_version ready in $bin"

@@ -23,18 +23,26 @@ const run = promisify(execFile);
  * Where it differs: a serverless cache shows clients one virtual node owning all 16384 slots (and
  * a reader port, 6380); here three primaries own a third each, which is stricter: a command that
  * spans slots fails here as it does there, and a client that does not follow MOVED fails here only.
+ *
+ * On 127.0.0.1 the nodes have free ports of their own. Inside a network namespace every node has an
+ * address of its own there and ElastiCache's port, 6379: deploy/'s NetworkPolicies let order-store
+ * reach the cache on that port only, and a node enforces them.
  */
 export interface RedisTlsCluster {
-  /** The primaries' TLS ports; there is no plaintext port (`--port 0`). */
+  /** The primaries' TLS ports; there is no plaintext port (`--port 0`). Inside a namespace all 6379: use `primaries`. */
   ports: number[];
   /** The replicas' TLS ports, one per primary. */
   replicaPorts: number[];
-  /** `<host>:<first port>`: a seed address, the form Dapr's redisHost takes. */
+  /** The primaries' addresses and ports. */
+  primaries: CacheNode[];
+  /** The replicas' addresses and ports, one per primary. */
+  replicas: CacheNode[];
+  /** `<host>:<port>` of the first primary: a seed address, the form Dapr's redisHost takes. */
   address: string;
-  /** The address the nodes listen on: 127.0.0.1, or the network namespace's. */
+  /** The first primary's address: 127.0.0.1, or one of the network namespace's. */
   host: string;
-  /** redis-cli over TLS to one node as the client user, where the nodes are (inside the namespace, if any). */
-  cli(port: number, args: string[], timeoutMs?: number): Promise<string>;
+  /** redis-cli over TLS to one node (a port on 127.0.0.1, or a node) as the client user, where the nodes are (inside the namespace, if any). */
+  cli(node: number | CacheNode, args: string[], timeoutMs?: number): Promise<string>;
   /** The one user clients may sign in as (deploy/statestore.yaml's redisUsername), with its password. */
   client: CacheClientUser;
   /** The CA that signed the servers' certificate (PEM file); clients must trust it. Removed by stop(). */
@@ -42,24 +50,33 @@ export interface RedisTlsCluster {
   dir: string;
   procs: Proc[];
   /** redis-cli to one node as the stand-in's own administrator, for what clients may not run (CONFIG GET). */
-  adminCli(port: number, args: string[]): Promise<string>;
+  adminCli(node: number | CacheNode, args: string[]): Promise<string>;
   stop(): Promise<void>;
 }
+
+/** One node of the cluster, where clients reach it. */
+export interface CacheNode {
+  host: string;
+  port: number;
+}
+
+/** ElastiCache's port (the primary endpoint's), which every node has inside a network namespace. */
+export const CACHE_PORT = 6379;
 
 export interface RedisTlsClusterOptions {
   /** Primaries; three by default, the fewest `redis-cli --cluster create` accepts. */
   masters?: number;
   /**
-   * Runs the nodes inside this network namespace, on its node address (and 127.0.0.1 there):
-   * the cache as Pods of a node in it reach it, at an address outside the Pod network.
+   * Runs the nodes inside this network namespace, each on an address of its own there (outside the
+   * Pod network) and port 6379: the cache as Pods of a node in it reach it.
    */
   network?: NetworkNamespace;
   /** Replicas of each primary; one by default. */
   replicasPerMaster?: number;
 }
 
-/** A CA and a server certificate for 127.0.0.1, localhost and `host`, signed by that CA. */
-async function makeCertificates(dir: string, host: string): Promise<{ caPath: string; certPath: string; keyPath: string }> {
+/** A CA and a server certificate for 127.0.0.1, localhost and `hosts`, signed by that CA. */
+async function makeCertificates(dir: string, hosts: string[]): Promise<{ caPath: string; certPath: string; keyPath: string }> {
   const caKey = join(dir, 'ca.key');
   const caPath = join(dir, 'ca.crt');
   const keyPath = join(dir, 'server.key');
@@ -74,7 +91,7 @@ async function makeCertificates(dir: string, host: string): Promise<{ caPath: st
     'basicConstraints=CA:FALSE',
     'keyUsage=digitalSignature,keyEncipherment',
     'extendedKeyUsage=serverAuth,clientAuth',
-    `subjectAltName=IP:127.0.0.1,DNS:localhost${host === '127.0.0.1' ? '' : `,IP:${host}`}`,
+    `subjectAltName=${['IP:127.0.0.1', 'DNS:localhost', ...hosts.filter((host) => host !== '127.0.0.1').map((host) => `IP:${host}`)].join(',')}`,
     '',
   ].join('\n'));
   await openssl(['x509', '-req', '-in', csr, '-CA', caPath, '-CAkey', caKey, '-CAcreateserial', '-out', certPath,
@@ -88,10 +105,11 @@ export interface CliUser {
   readonly password: string;
 }
 
-/** redis-cli over TLS to one node, as `user` or else unauthenticated (the default user); resolves with its stdout. */
-export async function tlsCli(port: number, caPath: string, args: string[], timeoutMs = 5_000, network?: NetworkNamespace, user?: CliUser): Promise<string> {
+/** redis-cli over TLS to one node (a port on 127.0.0.1, or a node), as `user` or else unauthenticated (the default user); resolves with its stdout. */
+export async function tlsCli(node: number | CacheNode, caPath: string, args: string[], timeoutMs = 5_000, network?: NetworkNamespace, user?: CliUser): Promise<string> {
   const auth = user ? ['--user', user.username, '--pass', user.password, '--no-auth-warning'] : [];
-  const argv = ['--tls', '--cacert', caPath, '-h', network?.address ?? '127.0.0.1', '-p', String(port), ...auth, ...args];
+  const { host, port } = typeof node === 'number' ? { host: '127.0.0.1', port: node } : node;
+  const argv = ['--tls', '--cacert', caPath, '-h', host, '-p', String(port), ...auth, ...args];
   if (network) return (await network.exec('redis-cli', argv, { timeoutMs })).stdout;
   const { stdout } = await run('redis-cli', argv, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   return stdout;
@@ -108,17 +126,23 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
   const masters = options.masters ?? 3;
   const replicasPerMaster = options.replicasPerMaster ?? 1;
   const { network } = options;
-  const host = network?.address ?? '127.0.0.1';
+  const count = masters * (1 + replicasPerMaster);
+  // Inside a namespace, one address per node, so that every node can have port 6379.
+  const hosts = network ? await Promise.all(Array.from({ length: count }, (_, index) => network.addAddress(index))) : Array.from({ length: count }, () => '127.0.0.1');
   const dir = mkdtempSync(join(tmpdir(), 'orders-redis-cluster-'));
-  const { caPath, certPath, keyPath } = await makeCertificates(dir, host);
+  const { caPath, certPath, keyPath } = await makeCertificates(dir, hosts);
   const adminPassword = randomBytes(16).toString('hex');
   const username = cacheCredentialsOf(parseManifest(join(DEPLOY_DIR, 'statestore.yaml')), topology.stateStore).username;
   const client: CacheClientUser = { username, password: randomBytes(24).toString('hex'), accessString: clientAccessString(username) };
   const restrictions = serverlessRestrictions(await redisVersion(), adminPassword, client);
-  const cli = (port: number, args: string[], timeoutMs = 5_000) => tlsCli(port, caPath, args, timeoutMs, network, client);
-  const adminCli = (port: number, args: string[]) => tlsCli(port, caPath, args, 5_000, network, { username: STAND_IN_ADMIN, password: adminPassword });
-  const answersPing = (port: number) => cli(port, ['PING'], 2_000).then((out) => out.trim() === 'PONG', () => false);
-  const clusterOk = (port: number) => cli(port, ['CLUSTER', 'INFO'], 2_000).then((out) => /cluster_state:ok/.test(out), () => false);
+  const nodes: CacheNode[] = [];
+  // A bare port is a node on 127.0.0.1 (the callers outside a namespace, where ports are unique).
+  const nodeOf = (node: number | CacheNode): CacheNode => (typeof node === 'number' ? nodes.find((n) => n.port === node) ?? { host: '127.0.0.1', port: node } : node);
+  const cli = (node: number | CacheNode, args: string[], timeoutMs = 5_000) => tlsCli(nodeOf(node), caPath, args, timeoutMs, network, client);
+  const adminCli = (node: number | CacheNode, args: string[]) => tlsCli(nodeOf(node), caPath, args, 5_000, network, { username: STAND_IN_ADMIN, password: adminPassword });
+  const answersPing = (node: CacheNode) => cli(node, ['PING'], 2_000).then((out) => out.trim() === 'PONG', () => false);
+  const clusterOk = (node: CacheNode) => cli(node, ['CLUSTER', 'INFO'], 2_000).then((out) => /cluster_state:ok/.test(out), () => false);
+  const named = (node: CacheNode) => `${node.host}:${node.port}`;
   const procs: Proc[] = [];
   const stop = async () => {
     await Promise.all(procs.map((proc) => proc.stop(5_000)));
@@ -127,22 +151,21 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
   };
 
   try {
-    const ports: number[] = [];
-    for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
-      const port = await freePort();
+    for (const host of hosts) {
+      const port = network ? CACHE_PORT : await freePort();
       // The bus port defaults to port + 10000, past 65535 for much of the ephemeral range.
-      const busPort = await freePort();
-      const nodeDir = join(dir, `node-${port}`);
+      const busPort = network ? CACHE_PORT + 10000 : await freePort();
+      const node = { host, port };
+      const nodeDir = join(dir, `node-${host}-${port}`);
       mkdirSync(nodeDir);
       const serverArgs = [
         '--port', '0',
         '--tls-port', String(port),
         '--cluster-port', String(busPort),
-        // Pods reach it at the namespace's address; redis-cli in there may use either.
-        '--bind', ...(host === '127.0.0.1' ? [host] : [host, '127.0.0.1']),
+        '--bind', host,
         // Reachable from the cluster's network (here, a namespace with no way in from outside);
         // the default user is off, so protected mode, which guards a passwordless default user, is moot.
-        ...(host === '127.0.0.1' ? [] : ['--protected-mode', 'no']),
+        ...(network ? ['--protected-mode', 'no', '--cluster-announce-ip', host] : []),
         '--dir', nodeDir,
         '--tls-cert-file', certPath,
         '--tls-key-file', keyPath,
@@ -158,42 +181,57 @@ export async function startRedisTlsCluster(options: RedisTlsClusterOptions = {})
         ...restrictions,
       ];
       const command = network ? network.enter('redis-server', serverArgs) : { command: 'redis-server', args: serverArgs };
-      const proc = startProcess(`redis-cluster:${port}`, command.command, command.args);
+      const proc = startProcess(`redis-cluster:${named(node)}`, command.command, command.args);
       procs.push(proc);
-      ports.push(port);
-      await awaitReady(proc, `redis cluster node on ${port} (TLS)`, () => answersPing(port), 15_000);
+      nodes.push(node);
+      await awaitReady(proc, `redis cluster node on ${named(node)} (TLS)`, () => answersPing(node), 15_000);
     }
 
     const createArgs = [
       '--tls', '--cacert', caPath, '--user', STAND_IN_ADMIN, '--pass', adminPassword, '--no-auth-warning',
-      '--cluster', 'create', ...ports.map((port) => `${host}:${port}`),
+      '--cluster', 'create', ...nodes.map(named),
       '--cluster-replicas', String(replicasPerMaster), '--cluster-yes',
     ];
     if (network) await network.exec('redis-cli', createArgs, { timeoutMs: 30_000 });
     else await run('redis-cli', createArgs, { timeout: 30_000 });
     // Every node must agree that all slots are served before a client can rely on any of them.
-    for (const port of ports) {
-      await waitFor(`cluster_state:ok on ${port}`, () => clusterOk(port), 30_000, procs[ports.indexOf(port)]);
+    for (const [index, node] of nodes.entries()) {
+      await waitFor(`cluster_state:ok on ${named(node)}`, () => clusterOk(node), 30_000, procs[index]);
     }
     // redis-cli picks the primaries and then makes the others their replicas, which takes a
     // moment; CLUSTER NODES says who is what: `<id> <ip>:<port>@<bus> <flags> <primary> ...`.
-    let primaries: number[] = [];
+    let primaries: CacheNode[] = [];
     await waitFor(`${masters} primaries with ${replicasPerMaster} replica(s) each`, async () => {
-      const nodes = await cli(ports[0]!, ['CLUSTER', 'NODES']).catch(() => '');
-      const roles = [...nodes.matchAll(/^\S+ [\d.]+:(\d+)@\d+ (?:myself,)?(master|slave)\b/gm)];
-      primaries = roles.filter((role) => role[2] === 'master').map((role) => Number(role[1]));
-      return primaries.length === masters && roles.length === ports.length;
+      const listed = await cli(nodes[0]!, ['CLUSTER', 'NODES']).catch(() => '');
+      const roles = [...listed.matchAll(/^\S+ ([\d.]+):(\d+)@\d+ (?:myself,)?(master|slave)\b/gm)];
+      primaries = roles.filter((role) => role[3] === 'master').map((role) => ({ host: role[1]!, port: Number(role[2]) }));
+      return primaries.length === masters && roles.length === nodes.length;
     }, 30_000, procs[0]);
     // Dapr's state store counts replicas once, when it starts: a replica still syncing would hide
     // them from it, as they are never hidden on a serverless cache.
-    for (const port of primaries) {
-      await waitFor(`${replicasPerMaster} replica(s) of ${port} in sync`, async () => {
-        const info = await adminCli(port, ['INFO', 'replication']).catch(() => '');
+    for (const primary of primaries) {
+      await waitFor(`${replicasPerMaster} replica(s) of ${named(primary)} in sync`, async () => {
+        const info = await adminCli(primary, ['INFO', 'replication']).catch(() => '');
         return (info.match(/^slave\d+:.*state=online/gm) ?? []).length === replicasPerMaster;
-      }, 30_000, procs[ports.indexOf(port)]);
+      }, 30_000, procs[nodes.findIndex((node) => named(node) === named(primary))]);
     }
-    const replicaPorts = ports.filter((port) => !primaries.includes(port));
-    return { ports: primaries, replicaPorts, address: `${host}:${primaries[0]}`, host, cli, client, caPath, dir, procs, adminCli, stop };
+    const replicas = nodes.filter((node) => !primaries.some((primary) => named(primary) === named(node)));
+    const [seed] = primaries as [CacheNode, ...CacheNode[]];
+    return {
+      ports: primaries.map((node) => node.port),
+      replicaPorts: replicas.map((node) => node.port),
+      primaries,
+      replicas,
+      address: named(seed),
+      host: seed.host,
+      cli,
+      client,
+      caPath,
+      dir,
+      procs,
+      adminCli,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -12,6 +12,7 @@ export type KubeBinary =
   | 'kube-scheduler'
   | 'kubelet'
   | 'kube-proxy'
+  | 'kube-router'
   | 'kubectl'
   | 'helm'
   | 'coredns'

@@ -25,6 +25,12 @@ export interface NetworkNamespace {
   enter(command: string, args: string[]): { command: string; args: string[] };
   /** Runs a command inside the namespace and resolves with its output; fails with an ExecError. */
   exec(command: string, args: string[], options?: ExecOptions): Promise<{ stdout: string; stderr: string }>;
+  /**
+   * Gives the node's end one more address, the index-th of EXTRA_ADDRESSES_FROM on (outside the Pod
+   * and Service networks, like the node's), and resolves with it: for servers that each need a
+   * well-known port to themselves (the cache stand-in's nodes, all on 6379). Gone with the namespace.
+   */
+  addAddress(index: number): Promise<string>;
   remove(): Promise<void>;
 }
 
@@ -49,6 +55,8 @@ export const NODE_ADDRESS = '10.99.0.1';
 const NODE_PREFIX = 24;
 /** In the node's subnet, never assigned: the default route's next hop, a black hole. */
 const NOWHERE = '10.99.0.254';
+/** The last octet of the first address addAddress gives, in the node's subnet. */
+const EXTRA_ADDRESSES_FROM = 11;
 
 export async function createNetworkNamespace(name: string): Promise<NetworkNamespace> {
   const path = `/var/run/netns/${name}`;
@@ -70,6 +78,13 @@ export async function createNetworkNamespace(name: string): Promise<NetworkNames
   const remove = async () => {
     if (existsSync(path)) await ip(['netns', 'delete', name]);
   };
+  const addAddress = async (index: number) => {
+    const last = EXTRA_ADDRESSES_FROM + index;
+    if (!Number.isInteger(index) || index < 0 || last >= 254) throw new Error(`no extra address with index ${index} in ${NODE_ADDRESS}/${NODE_PREFIX}`);
+    const address = NODE_ADDRESS.replace(/\d+$/, String(last));
+    await ip(['-n', name, 'addr', 'add', `${address}/32`, 'dev', 'node0']);
+    return address;
+  };
   await ip(['netns', 'add', name]);
   try {
     await ip(['-n', name, 'link', 'set', 'lo', 'up']);
@@ -88,5 +103,5 @@ export async function createNetworkNamespace(name: string): Promise<NetworkNames
     await remove();
     throw error;
   }
-  return { name, path, address: NODE_ADDRESS, enter, exec, remove };
+  return { name, path, address: NODE_ADDRESS, enter, exec, addAddress, remove };
 }

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { type Proc, startProcess, waitFor } from '../../../dev/src/processes';
 import { kubeBin, kubeBinary } from './binaries';
 import { issueClientCertificate } from './certificates';
-import { CLUSTER_DOMAIN, type ControlPlane, startControlPlane } from './control-plane';
+import { CLUSTER_DOMAIN, type ControlPlane, SERVICE_CIDR, startControlPlane } from './control-plane';
 import { type NetworkNamespace, createNetworkNamespace } from './netns';
 
 const run = promisify(execFile);
@@ -13,7 +13,8 @@ const run = promisify(execFile);
 /**
  * A whole Kubernetes node on this machine, as on a cluster's worker: containerd and runc run the
  * Pods, kubelet drives them, kube-scheduler places them, kube-proxy programs Services into
- * iptables, CoreDNS answers cluster names, all beside etcd, kube-apiserver and the
+ * iptables, kube-router's network policy controller enforces NetworkPolicies (iptables and
+ * ipset), CoreDNS answers cluster names, all beside etcd, kube-apiserver and the
  * controller-manager (control-plane.ts) inside one network namespace of the test's (netns.ts).
  * Pod and Service addresses exist only in there.
  *
@@ -32,6 +33,11 @@ export interface KubeletNode {
   importImages(archives: string[]): Promise<void>;
   /** The image references containerd holds for kubelet. */
   images(): Promise<string[]>;
+  /**
+   * Whether kube-router has put the Pod behind its own firewall chain: until it has, no policy
+   * applies to a new Pod's traffic (kube-router programs a Pod after it sees it running).
+   */
+  policiesEnforcedFor(namespace: string, pod: string): Promise<boolean>;
   stop(): Promise<void>;
   /** What of this node is still on the machine: processes, mounts, namespaces, cgroups, files. */
   leftovers(): string[];
@@ -59,13 +65,13 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 export function nodePrerequisites(): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root: containerd, kubelet and network namespaces need uid 0');
-  for (const command of ['containerd', 'containerd-shim-runc-v2', 'ctr', 'runc', 'iptables', 'conntrack', 'buildah', 'nsenter', 'ip', 'curl']) {
+  for (const command of ['containerd', 'containerd-shim-runc-v2', 'ctr', 'runc', 'iptables', 'iptables-save', 'ipset', 'conntrack', 'buildah', 'nsenter', 'ip', 'curl']) {
     if (!onPath(command)) missing.push(`${command}: not on PATH (proving-ground/bootstrap-kube.sh installs it)`);
   }
   for (const plugin of ['bridge', 'host-local', 'portmap', 'loopback']) {
     if (!existsSync(join(CNI_BIN, plugin))) missing.push(`the CNI plugin ${CNI_BIN}/${plugin} (Debian's containernetworking-plugins)`);
   }
-  for (const binary of ['kubelet', 'kube-scheduler', 'kube-proxy', 'coredns', 'pause', 'etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm', 'placement', 'scheduler', 'injector', 'operator']) {
+  for (const binary of ['kubelet', 'kube-scheduler', 'kube-proxy', 'kube-router', 'coredns', 'pause', 'etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm', 'placement', 'scheduler', 'injector', 'operator']) {
     if (!existsSync(join(kubeBin, binary))) missing.push(`${join(kubeBin, binary)}: run proving-ground/bootstrap-kube.sh`);
   }
   // cgroup v1 (one hierarchy per controller) or v2 (one unified tree): kubelet takes either.
@@ -135,6 +141,7 @@ export async function startKubeletNode(options: KubeletNodeOptions): Promise<Kub
     processes.push(proc);
     return proc;
   };
+  const filterRules = async () => (await network.exec('iptables-save', ['-t', 'filter'], { timeoutMs: 30_000 })).stdout;
   const ctr = (args: string[]) => run('ctr', ['--address', containerdSocket, '--namespace', 'k8s.io', ...args], { maxBuffer: 64 * 1024 * 1024, timeout: 300_000 });
 
   const stop = async () => {
@@ -206,6 +213,26 @@ export async function startKubeletNode(options: KubeletNodeOptions): Promise<Kub
       return stdout.trim() === 'True';
     }, 120_000, kubelet);
 
+    // NetworkPolicy, enforced: kube-router's network policy controller alone (no routing, no
+    // service proxy: the bridge and kube-proxy do those), from before any Pod runs. It reads its
+    // node's address from the Node object, hence after registration. kube-router has had reported
+    // security flaws: acceptable only here, inside the test's own network namespace (README).
+    const kubeRouter = inNetns('kube-router', kubeBinary('kube-router'), [
+      `--kubeconfig=${controlPlane.kubeconfig}`,
+      `--hostname-override=${NODE_NAME}`,
+      '--run-firewall=true',
+      '--run-router=false',
+      '--run-service-proxy=false',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--enable-ipv4=true',
+      '--enable-ipv6=false',
+      // Nothing asks for its health or metrics: no port opened for them.
+      '--health-port=0',
+      '--metrics-port=0',
+    ]);
+    // Its chains hooked into the filter table are what every Pod's traffic then passes through.
+    await waitFor('kube-router to hook its firewall into iptables', () => filterRules().then((rules) => /^-A FORWARD .*-j KUBE-ROUTER-FORWARD/m.test(rules), () => false), 60_000, kubeRouter);
+
     await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: coreDnsObjects() }));
     await awaitPodsReady(controlPlane, 'kube-system', 1, 120_000);
 
@@ -218,6 +245,8 @@ export async function startKubeletNode(options: KubeletNodeOptions): Promise<Kub
       processes,
       importImages: (archives) => importImagesInto(ctr, archives),
       images: async () => (await ctr(['images', 'list', '--quiet'])).stdout.split('\n').filter((ref) => ref && !ref.startsWith('sha256:')),
+      // kube-router names the Pod in the comment of the rule that sends its traffic to its chain.
+      policiesEnforcedFor: async (namespace, pod) => (await filterRules()).includes(`POD name:${pod} namespace: ${namespace} to chain KUBE-POD-FW-`),
       stop,
       leftovers: () => leftoversOf({ dir, name, netnsBefore, hostPathsBefore, processes }),
     };
@@ -393,8 +422,10 @@ function kubeletConfiguration(options: { address: string; containerdSocket: stri
 
 /**
  * CoreDNS as kubeadm deploys it, cut to what a cluster with no way out needs: the kubernetes
- * plugin answers cluster.local and nothing is forwarded. It listens on 1053 so that it runs as a
- * non-root user with no capability; the kube-dns Service maps port 53 to it.
+ * plugin answers cluster.local and nothing is forwarded. It listens on port 53, as kubeadm's and
+ * EKS's do, because NetworkPolicies see the Pod's port behind the Service: deploy/'s DNS allow
+ * names 53. It runs as a non-root user with no capability, the Pod's (namespaced, safe) sysctl
+ * net.ipv4.ip_unprivileged_port_start letting it bind 53.
  */
 export function coreDnsObjects(): object[] {
   const labels = { 'k8s-app': 'kube-dns' };
@@ -421,7 +452,7 @@ export function coreDnsObjects(): object[] {
       kind: 'ConfigMap',
       metadata: { name: 'coredns', namespace: 'kube-system' },
       data: {
-        Corefile: `.:1053 {
+        Corefile: `.:53 {
     errors
     health :8080
     ready :8181
@@ -447,7 +478,13 @@ export function coreDnsObjects(): object[] {
             serviceAccountName: 'coredns',
             dnsPolicy: 'Default',
             priorityClassName: 'system-cluster-critical',
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 65532,
+              runAsGroup: 65532,
+              seccompProfile: { type: 'RuntimeDefault' },
+              sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '53' }],
+            },
             volumes: [{ name: 'config', configMap: { name: 'coredns' } }],
             containers: [
               {
@@ -474,8 +511,8 @@ export function coreDnsObjects(): object[] {
         clusterIP: CLUSTER_DNS_IP,
         selector: labels,
         ports: [
-          { name: 'dns', port: 53, targetPort: 1053, protocol: 'UDP' },
-          { name: 'dns-tcp', port: 53, targetPort: 1053, protocol: 'TCP' },
+          { name: 'dns', port: 53, targetPort: 53, protocol: 'UDP' },
+          { name: 'dns-tcp', port: 53, targetPort: 53, protocol: 'TCP' },
         ],
       },
     },
@@ -517,7 +554,7 @@ async function teardown(parts: TeardownParts): Promise<void> {
     // kubelet stops a deleted Pod's sandbox (its netns, its veth) a moment after the Pod is gone.
     await waitFor('containerd to run no Pod sandbox', async () => (await ctr(['tasks', 'list', '--quiet'])).stdout.trim() === '', 30_000).catch(() => undefined);
   }
-  const order = ['kube-proxy', 'kube-scheduler', 'kubelet'];
+  const order = ['kube-router', 'kube-proxy', 'kube-scheduler', 'kubelet'];
   for (const name of order) await processes.find((proc) => proc.name === name)?.stop(10_000);
   // Whatever kubelet did not stop: kill and delete its tasks, so that shims and mounts go.
   if (running('containerd')) {

@@ -197,8 +197,8 @@ export class OrdersOnNode {
     if (!this.cache) throw new Error('the cache stand-in did not start');
     const prefix = `${topology.orderStore.appId}||order:`;
     const ids = new Set<string>();
-    for (const port of this.cache.ports) {
-      const out = await this.cache.cli(port, ['--scan', '--pattern', `${prefix}*`], 60_000);
+    for (const primary of this.cache.primaries) {
+      const out = await this.cache.cli(primary, ['--scan', '--pattern', `${prefix}*`], 60_000);
       for (const key of out.split('\n').filter(Boolean)) ids.add(key.slice(prefix.length));
     }
     return ids;

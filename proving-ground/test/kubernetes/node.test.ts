@@ -8,7 +8,9 @@ import { daprChartDir } from '../../harness/dapr-module';
 import { kubeBinary } from '../../harness/kubernetes/binaries';
 import { DAPR_NAMESPACE, onTestNode, renderDaprChart } from '../../harness/kubernetes/dapr';
 import { isReady } from '../../harness/kubernetes/node';
-import { OrdersOnNode, longestGap } from '../../harness/kubernetes/orders-on-node';
+import { type ProbeResults, type ProbeTarget, probeFrom, probePod } from '../../harness/kubernetes/network-probe';
+import { APP_IMAGES, OrdersOnNode, longestGap } from '../../harness/kubernetes/orders-on-node';
+import { CACHE_PORT } from '../../harness/redis-cluster';
 import { type LatestWatch } from '../../harness/latest-watch';
 import { type Proc, runningProcesses, startProcess, stopAll, waitFor } from '../../../dev/src/processes';
 
@@ -16,7 +18,13 @@ import { type Proc, runningProcesses, startProcess, stopAll, waitFor } from '../
 // pinned chart installed by helm with the CDK app's values, the apps' images are built from their
 // Dockerfiles, and the cache is a TLS Redis Cluster standing in for ElastiCache Serverless. All of
 // it lives in a network namespace the test creates, with no way out (harness/kubernetes/node.ts,
-// harness/kubernetes/orders-on-node.ts).
+// harness/kubernetes/orders-on-node.ts). deploy/'s NetworkPolicies are enforced throughout
+// (kube-router's network policy controller).
+
+/** daprd's internal gRPC port (service invocation; dapr/pkg/injector/consts), which deploy/ opens to order-generator only. */
+const SIDECAR_INTERNAL_PORT = 50002;
+/** order-store's image as the node has it: the probe Pods run it for its Node.js. */
+const STORE_IMAGE = APP_IMAGES[topology.orderStore.appId]!;
 
 /**
  * The longest a replica leaving (deleted, rolled, evicted) may stop acknowledgements: what EKS Auto
@@ -98,6 +106,112 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
     const latest = await curl([`${url}/order`]);
     expect(latest.status).toBe(200);
     expect(JSON.parse(latest.body) as unknown).toMatchObject({ orderId: expect.any(String) as unknown, acceptedAt: expect.any(String) as unknown });
+  });
+
+  describe("deploy/'s NetworkPolicies, enforced: a Pod no allow selects reaches neither the store's sidecar, its app port nor the cache", () => {
+    // In orders, labelled so that no allow of deploy/network-policies.yaml selects it (default-deny
+    // and DNS alone apply); and one in `default`, where no policy applies to it at all.
+    const INTRUDER = 'intruder';
+    const OUTSIDER = 'outsider';
+    const ALLOW_PROBES = ['intruder-probes-out', 'intruder-probes-into-order-store'];
+    let targets: ProbeTarget[] = [];
+    let acknowledgedBefore = 0;
+    const names = () => targets.map((target) => target.name);
+    const probe = (namespace: string, pod: string, only?: ProbeTarget[]) => probeFrom(suite.running.controlPlane, namespace, pod, only ?? targets);
+    const connected = (results: ProbeResults) => Object.keys(results).filter((name) => results[name] === 'connected').sort();
+    /** Exactly the intruder's probes, allowed both ways: its egress, and ingress into order-store (the cache is no Pod: egress alone). */
+    const allowProbes = () => [
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: ALLOW_PROBES[0], namespace: topology.namespace },
+        spec: {
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': INTRUDER } },
+          policyTypes: ['Egress'],
+          egress: [
+            { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': topology.orderStore.appId } } }], ports: [{ protocol: 'TCP', port: SIDECAR_INTERNAL_PORT }, { protocol: 'TCP', port: topology.orderStore.port }] },
+            { to: suite.cache!.primaries.map((primary) => ({ ipBlock: { cidr: `${primary.host}/32` } })), ports: [{ protocol: 'TCP', port: CACHE_PORT }] },
+          ],
+        },
+      },
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: ALLOW_PROBES[1], namespace: topology.namespace },
+        spec: {
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': topology.orderStore.appId } },
+          policyTypes: ['Ingress'],
+          ingress: [{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': INTRUDER } } }], ports: [{ protocol: 'TCP', port: SIDECAR_INTERNAL_PORT }, { protocol: 'TCP', port: topology.orderStore.port }] }],
+        },
+      },
+    ];
+
+    beforeAll(async () => {
+      acknowledgedBefore = (await acknowledged()).length;
+      const [store] = await storePods();
+      const storeIp = store?.status.podIP;
+      if (!storeIp) throw new Error('no order-store Pod with an IP');
+      targets = [
+        { name: `order-store sidecar ${storeIp}:${SIDECAR_INTERNAL_PORT}`, host: storeIp, port: SIDECAR_INTERNAL_PORT },
+        { name: `order-store app ${storeIp}:${topology.orderStore.port}`, host: storeIp, port: topology.orderStore.port },
+        ...suite.cache!.primaries.map((primary) => ({ name: `cache ${primary.host}:${primary.port}`, ...primary })),
+      ];
+      await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [probePod(INTRUDER, topology.namespace, STORE_IMAGE), probePod(OUTSIDER, 'default', STORE_IMAGE)] }));
+      await kubectl(['wait', '--for=condition=Ready', '-n', topology.namespace, `pod/${INTRUDER}`, '--timeout=120s']);
+      await kubectl(['wait', '--for=condition=Ready', '-n', 'default', `pod/${OUTSIDER}`, '--timeout=120s']);
+      // Until kube-router has programmed a new Pod, no policy applies to it: a probe before that
+      // would show nothing.
+      await waitFor('kube-router to enforce policies for both probe Pods', async () =>
+        (await suite.running.policiesEnforcedFor(topology.namespace, INTRUDER)) && (await suite.running.policiesEnforcedFor('default', OUTSIDER)), 60_000);
+    }, 300_000);
+
+    afterAll(async () => {
+      await kubectl(['delete', 'networkpolicy', '-n', topology.namespace, ...ALLOW_PROBES, '--ignore-not-found']).catch(() => undefined);
+      await kubectl(['delete', 'pod', '-n', topology.namespace, INTRUDER, '--ignore-not-found', '--wait=true', '--timeout=60s']).catch(() => undefined);
+      await kubectl(['delete', 'pod', '-n', 'default', OUTSIDER, '--ignore-not-found', '--wait=true', '--timeout=60s']).catch(() => undefined);
+    }, 120_000);
+
+    test("every Pod of orders is behind kube-router's firewall, and from the intruder in orders every probe fails", async () => {
+      // kube-router's rules for Pods on one bridge match only bridged traffic that netfilter sees.
+      expect((await suite.inNode('cat', ['/proc/sys/net/bridge/bridge-nf-call-iptables'])).stdout.trim()).toBe('1');
+      for (const pod of await pods(topology.namespace)) expect({ pod: pod.metadata.name, enforced: await suite.running.policiesEnforcedFor(topology.namespace, pod.metadata.name) }).toEqual({ pod: pod.metadata.name, enforced: true });
+      const results = await probe(topology.namespace, INTRUDER);
+      process.stdout.write(`intruder's probes under deploy/'s policies: ${JSON.stringify(results)}\n`);
+      expect(Object.keys(results).sort()).toEqual(names().sort());
+      expect(connected(results)).toEqual([]);
+    }, 60_000);
+
+    test('positive control: a NetworkPolicy allowing exactly those probes lets every one connect; deleting it blocks them again', async () => {
+      await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: allowProbes() }));
+      let allowed: ProbeResults = {};
+      await waitFor('every probe to connect once allowed', async () => connected((allowed = await probe(topology.namespace, INTRUDER))).length === targets.length, 60_000)
+        .catch((error: Error) => { throw new Error(`${error.message}; last: ${JSON.stringify(allowed)}`); });
+      process.stdout.write(`intruder's probes with the allowing policy: ${JSON.stringify(allowed)}\n`);
+      await kubectl(['delete', 'networkpolicy', '-n', topology.namespace, ...ALLOW_PROBES, '--wait=true']);
+      let blocked: ProbeResults = {};
+      await waitFor('every probe to fail again once the allow is gone', async () => connected((blocked = await probe(topology.namespace, INTRUDER))).length === 0, 60_000)
+        .catch((error: Error) => { throw new Error(`${error.message}; last: ${JSON.stringify(blocked)}`); });
+      expect(connected(blocked)).toEqual([]);
+    }, 180_000);
+
+    test("from a Pod in another namespace the store's sidecar is closed; its app port is open, as deploy/'s uncut 0.0.0.0/0 says", async () => {
+      const [sidecar, app] = targets as [ProbeTarget, ProbeTarget];
+      const results = await probe('default', OUTSIDER, [sidecar, app]);
+      process.stdout.write(`probes from default/${OUTSIDER}: ${JSON.stringify(results)}\n`);
+      expect(results[sidecar.name]).not.toBe('connected');
+      // allow-into-order-store admits 3000 from ipBlock 0.0.0.0/0, and kube-router matches Pod
+      // addresses against ipBlocks too: before the CDK app narrows that block to the NLB's
+      // subnets (narrowPolicyCidrs), any Pod of the cluster reaches the app port. It is also this
+      // Pod's own positive control: it can connect, so the sidecar's refusal is the policy's.
+      expect(results[app.name]).toBe('connected');
+    }, 60_000);
+
+    test("meanwhile the generator's orders kept being acknowledged, and every acknowledged one is stored", async () => {
+      await waitFor('new acknowledged orders', async () => (await acknowledged()).length > acknowledgedBefore + 5, 60_000);
+      const acks = await acknowledged();
+      const stored = await suite.storedOrderIds();
+      expect(acks.filter((ack) => !stored.has(ack.orderId))).toEqual([]);
+    }, 120_000);
   });
 
   describe('under the generator load, order-store disrupted three ways', () => {
