@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DAPR_WATCHDOG_INTERVAL } from '../../../infra/cdk/lib/dapr-helm-values';
+import { loadDeployDir } from '../../../infra/cdk/lib/manifests';
 import { topology } from '../../../infra/cdk/lib/topology';
 import { DAPR_NAMESPACE } from '../../harness/kubernetes/dapr';
 import { chainsTo, newRootAndIssuer, pemCertificates, renewalCommands, runPipeline } from '../../harness/kubernetes/mtls-renewal';
@@ -144,7 +145,11 @@ describe('Day 2 on a real kubelet: the injector watchdog, and renewing the mTLS 
     const trustBundle = await suite.kubectlJson<{ data: Record<string, string> }>(['get', 'configmap', 'dapr-trust-bundle', '-n', DAPR_NAMESPACE]);
     const oldRoot = trustBundle.data['ca.crt'] as string;
     const sentry = await suite.kubectlJson<{ spec: { template: { spec: { containers: { args?: string[] }[] } } } }>(['get', 'deployment', 'dapr-sentry', '-n', DAPR_NAMESPACE]);
-    const trustDomain = flagValue(sentry.spec.template.spec.containers[0]?.args ?? [], '--trust-domain') ?? 'cluster.local';
+    // Sentry's own trust domain names its issuer; the apps' identities are in the one their
+    // Configuration's access control names (deploy/configuration.yaml).
+    const sentryTrustDomain = flagValue(sentry.spec.template.spec.containers[0]?.args ?? [], '--trust-domain') ?? 'cluster.local';
+    const configuration = loadDeployDir().files.flatMap((file) => file.objects).find((o) => o.kind === 'Configuration');
+    const appTrustDomain = (configuration?.spec as { accessControl?: { trustDomain?: string } } | undefined)?.accessControl?.trustDomain ?? 'public';
 
     /** Each live sidecar of both apps: its Pod, and whether the chain it serves leads to the new root, to the old one, through the new issuer. */
     const sidecars = async (renewal: { rootPem: string; issuerPem: string } | undefined) => {
@@ -165,7 +170,7 @@ describe('Day 2 on a real kubelet: the injector watchdog, and renewing the mTLS 
     expect(before.length).toBe(3);
     expect(before.filter((s) => !s.oldRoot)).toEqual([]);
 
-    const renewal = await newRootAndIssuer(join(dir, 'renewal'), trustDomain, DAPR_NAMESPACE);
+    const renewal = await newRootAndIssuer(join(dir, 'renewal'), sentryTrustDomain, DAPR_NAMESPACE);
     const commands = renewalCommands(renewal.dir);
     process.stdout.write(`renewal, as infra/cdk/README.md gives it:\n${commands.map((pipeline) => pipeline.map((stage) => `kubectl ${stage.join(' ')}`).join(' | ')).join('\n')}\n`);
     const from = Date.now();
@@ -185,9 +190,9 @@ describe('Day 2 on a real kubelet: the injector watchdog, and renewing the mTLS 
     expect(after.length).toBe(3);
     expect(after.filter((s) => !s.newRoot || !s.newIssuer || s.oldRoot)).toEqual([]);
     expect(after.map((s) => s.id).sort()).toEqual([
-      `URI:spiffe://${trustDomain}/ns/${topology.namespace}/${topology.orderGenerator.appId}`,
-      `URI:spiffe://${trustDomain}/ns/${topology.namespace}/${topology.orderStore.appId}`,
-      `URI:spiffe://${trustDomain}/ns/${topology.namespace}/${topology.orderStore.appId}`,
+      `URI:spiffe://${appTrustDomain}/ns/${topology.namespace}/${topology.orderGenerator.appId}`,
+      `URI:spiffe://${appTrustDomain}/ns/${topology.namespace}/${topology.orderStore.appId}`,
+      `URI:spiffe://${appTrustDomain}/ns/${topology.namespace}/${topology.orderStore.appId}`,
     ]);
     // Sentry took the files as given, and made none of its own.
     const secret = await suite.kubectlJson<{ data: Record<string, string> }>(['get', 'secret', 'dapr-trust-bundle', '-n', DAPR_NAMESPACE]);
