@@ -15,7 +15,7 @@ const KEEP_ALIVE_HANDOFF_MS = 1_000;
  * reset. Once started, every answer not yet sent says `Connection: close`, so that a busy client
  * closes its own connection; the server ends those still idle KEEP_ALIVE_HANDOFF_MS later.
  */
-function keepAliveHandoff(server: Server): { start(): void } {
+function keepAliveHandoff(server: Server): { readonly started: boolean; start(): void } {
   let started = false;
   const unanswered = new Set<ServerResponse>();
   server.prependListener('request', (_req, res: ServerResponse) => {
@@ -27,6 +27,9 @@ function keepAliveHandoff(server: Server): { start(): void } {
     res.once('close', () => unanswered.delete(res));
   });
   return {
+    get started() {
+      return started;
+    },
     start() {
       started = true;
       for (const res of unanswered) if (!res.headersSent) res.setHeader('connection', 'close');
@@ -59,11 +62,9 @@ function main(config: StoreConfig): void {
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 65_000;
 
-  let stopping = false;
   const handoff = keepAliveHandoff(server);
   const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (handoff.started) return;
     handoff.start();
     logger.info({ signal }, 'order-store stopping: finishing requests in flight');
     const deadline = setTimeout(() => {
