@@ -40,14 +40,14 @@ export function userCopyOfDeploy(target: string, images: Record<string, string>,
   writeFileSync(kustomizationFile, kustomization.toString());
 
   const storeFile = join(target, 'statestore.yaml');
-  const docs = parseAllDocuments(readFileSync(storeFile, 'utf8')) as Document[];
+  const docs = readDocuments(storeFile);
   const host = docs.flatMap((doc) => {
     const metadata = doc.getIn(['spec', 'metadata']);
     return isSeq(metadata) ? metadata.items.filter((item) => isMap(item) && item.get('name') === 'redisHost') : [];
   });
   if (host.length !== 1 || !isMap(host[0])) throw new Error(`${storeFile} has no single redisHost`);
   host[0].set('value', redisHost);
-  writeFileSync(storeFile, docs.map((doc) => doc.toString()).join('---\n'));
+  writeDocuments(storeFile, docs);
   if (shortenShutdownBySec > 0) shortenStoreShutdown(join(target, 'order-store.yaml'), shortenShutdownBySec);
 }
 
@@ -59,7 +59,7 @@ export function userCopyOfDeploy(target: string, images: Record<string, string>,
  * name-resolution cache (20 s) and the DNS TTL of the sidecars' headless Service (5 s).
  */
 function shortenStoreShutdown(file: string, seconds: number): void {
-  const docs = parseAllDocuments(readFileSync(file, 'utf8')) as Document[];
+  const docs = readDocuments(file);
   const deployment = docs.find((doc) => doc.get('kind') === 'Deployment');
   const container = deployment?.getIn(['spec', 'template', 'spec', 'containers', 0]);
   const sleep = isMap(container) ? container.getIn(['lifecycle', 'preStop', 'exec', 'command']) : undefined;
@@ -75,7 +75,7 @@ function shortenStoreShutdown(file: string, seconds: number): void {
   sleep.set(1, String(sleepSec - seconds));
   annotations.set('dapr.io/block-shutdown-duration', `${Number(block[1]) - seconds}s`);
   deployment.setIn(['spec', 'template', 'spec', 'terminationGracePeriodSeconds'], grace - seconds);
-  writeFileSync(file, docs.map((doc) => doc.toString()).join('---\n'));
+  writeDocuments(file, docs);
 }
 
 /**
@@ -100,4 +100,13 @@ export function headerCommands(deployDir: string, values: Record<string, string>
         .filter(Boolean)
         .map((arg) => (arg === 'deploy/' ? deployDir : arg)),
     );
+}
+
+/** A YAML file's documents, editable in place: comments and layout are kept when written back. */
+function readDocuments(file: string): Document[] {
+  return parseAllDocuments(readFileSync(file, 'utf8'));
+}
+
+function writeDocuments(file: string, docs: Document[]): void {
+  writeFileSync(file, docs.map((doc) => doc.toString()).join('---\n'));
 }
