@@ -4,11 +4,12 @@
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl of the
 # Kubernetes version the CDK app creates on EKS, CoreDNS, helm, kube-router (its network policy
 # controller enforces deploy/'s NetworkPolicies on the node), and Dapr's sidecar injector,
-# operator, placement and scheduler from the same dapr/dapr module as daprd. It also installs
+# operator, placement and scheduler from the same dapr/dapr module as daprd, and every program of
+# the Dapr release the day 2 suite upgrades from (harness/kubernetes/dapr-upgrade.json). It also installs
 # from the OS's packages what a real node needs besides: containerd, runc, the CNI plugins,
 # iptables, ipset (kube-router's), conntrack and buildah. A binary or package already there is
 # left alone, so this is cheap to call before every run. Versions:
-# infra/cdk/kubernetes-versions.json and packages/common/topology.json.
+# infra/cdk/kubernetes-versions.json, packages/common/topology.json and dapr-upgrade.json.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -94,6 +95,24 @@ build operator github.com/dapr/dapr "$dapr_version" ./cmd/operator "" "$runtime_
 build placement github.com/dapr/dapr "$dapr_version" ./cmd/placement "" "$runtime_ldflags"
 build scheduler github.com/dapr/dapr "$dapr_version" ./cmd/scheduler "" "$runtime_ldflags"
 
+# The release the day 2 suite upgrades from (harness/kubernetes/dapr-upgrade.json), each program of
+# it, daprd and sentry too, in a directory of its own, beside the pinned release's.
+upgrade_from=$(pinned "$root/proving-ground/harness/kubernetes/dapr-upgrade.json" from)
+(
+  bin=$bin/dapr-$upgrade_from
+  mkdir -p "$bin"
+  ldflags="-X github.com/dapr/dapr/pkg/buildinfo.version=$upgrade_from"
+  build daprd github.com/dapr/dapr "$upgrade_from" ./cmd/daprd allcomponents "$ldflags"
+  for program in sentry injector operator placement; do
+    build "$program" github.com/dapr/dapr "$upgrade_from" "./cmd/$program" "" "$ldflags"
+  done
+  # Its scheduler requires github.com/diagridio/go-etcd-cron v0.12.5, which the Go module proxy
+  # refuses ("This module version is not available"); it builds against v0.12.6, the version the
+  # pinned release requires.
+  build scheduler github.com/dapr/dapr "$upgrade_from" ./cmd/scheduler "" "$ldflags" \
+    github.com/diagridio/go-etcd-cron=github.com/diagridio/go-etcd-cron@v0.12.6
+)
+
 # The node's runtime and image builder, from the OS's packages. kubelet 1.36 still runs Debian's
 # containerd 1.6 over CRI v1, taking its own cgroupDriver where containerd 1.x lacks the
 # RuntimeConfig call; that fallback's removal moved to 1.37 (kubernetes/kubernetes#136846). See
@@ -127,4 +146,4 @@ if ! up_to_date pause "$kube_version"; then
   timed pause gcc -Os -static -DVERSION="v$kube_version" -o "$bin/pause.tmp" "$pause_source"
   install_built pause "$kube_version"
 fi
-log "etcd $etcd_version, Kubernetes $kube_version, CoreDNS $coredns_version, helm $helm_version, kube-router $kube_router_version, Dapr control plane $dapr_version ready in $bin"
+log "etcd $etcd_version, Kubernetes $kube_version, CoreDNS $coredns_version, helm $helm_version, kube-router $kube_router_version, Dapr control plane $dapr_version (and Dapr $upgrade_from, to upgrade from) ready in $bin"

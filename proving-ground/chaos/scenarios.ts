@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { waitFor } from '../../dev/src/processes';
+import { longestGap } from '../harness/ack-gap';
 import type { Sidecar } from '../harness/daprd';
 import type { LogCapture, LogLine } from '../harness/log-capture';
 import type { ChaosOptions, ScenarioName } from './options';
@@ -193,7 +194,7 @@ export async function runScenario(name: ScenarioName, options: ChaosOptions, log
       duplicates: verdict.duplicateIds.length,
       generatedNotStored: verdict.notStoredIds.length,
       recoveryMs: recovery ? recovery.time - restored : null,
-      longestAckGapMs: longestGap(accepted.map((line) => line.time)),
+      longestAckGapMs: longestGap(accepted.map((line) => ({ at: line.time }))),
       retries: log.withMsg('order not confirmed; will retry').length,
       dedupedResends: system.storeLines('order duplicate').length,
       latestWentBack: watch.wentBack.length,
@@ -333,10 +334,4 @@ async function unreadableThroughStore(storeUrls: string[], ids: string[]): Promi
 function generatorCount(log: LogCapture): number | null {
   const last: LogLine | undefined = log.withMsg('order-generator stopped').at(-1);
   return typeof last?.raw.generated === 'number' ? last.raw.generated : null;
-}
-
-function longestGap(times: number[]): number {
-  let gap = 0;
-  for (let i = 1; i < times.length; i += 1) gap = Math.max(gap, times[i]! - times[i - 1]!);
-  return gap;
 }

@@ -3,29 +3,34 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import topology from '@orders/common/topology.json';
 
-let moduleDir: string | undefined;
+const moduleDirs = new Map<string, string>();
 
 /**
- * The source of the pinned Dapr release, github.com/dapr/dapr at topology's daprVersion, from the
- * Go module cache (dev/dapr-binaries.sh downloads it to build daprd and sentry): its CRDs,
- * its Helm chart and the annotation names its sidecar injector reads.
+ * The source of a Dapr release, github.com/dapr/dapr at that version (topology's daprVersion
+ * unless told), from the Go module cache (dev/dapr-binaries.sh and proving-ground/bootstrap-kube.sh
+ * download it to build the binaries): its CRDs, its Helm chart and the annotation names its sidecar
+ * injector reads.
  */
-export function daprModuleDir(): string {
-  moduleDir ??= (
-    JSON.parse(
-      execFileSync('go', ['mod', 'download', '-json', `github.com/dapr/dapr@v${topology.daprVersion}`], {
-        encoding: 'utf8',
-        cwd: __dirname,
-        env: { ...process.env, GOFLAGS: '-mod=mod' },
-      }),
-    ) as { Dir: string }
-  ).Dir;
-  return moduleDir;
+export function daprModuleDir(version: string = topology.daprVersion): string {
+  let dir = moduleDirs.get(version);
+  if (dir === undefined) {
+    dir = (
+      JSON.parse(
+        execFileSync('go', ['mod', 'download', '-json', `github.com/dapr/dapr@v${version}`], {
+          encoding: 'utf8',
+          cwd: __dirname,
+          env: { ...process.env, GOFLAGS: '-mod=mod' },
+        }),
+      ) as { Dir: string }
+    ).Dir;
+    moduleDirs.set(version, dir);
+  }
+  return dir;
 }
 
 /** charts/dapr of the module: the source the published `dapr` chart of the same version is packaged from. */
-export function daprChartDir(): string {
-  return join(daprModuleDir(), 'charts', 'dapr');
+export function daprChartDir(version: string = topology.daprVersion): string {
+  return join(daprModuleDir(version), 'charts', 'dapr');
 }
 
 /**

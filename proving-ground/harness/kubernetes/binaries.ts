@@ -1,6 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { topology } from '@orders/common';
+import { daprBinary } from '../../../dev/src/dapr-binaries';
+import upgrade from './dapr-upgrade.json';
 
 /** Where proving-ground/bootstrap-kube.sh builds the Kubernetes and Dapr control-plane binaries. */
 export const kubeBin = join(process.env.ORDERS_KUBE_HOME ?? join(homedir(), '.cache', 'orders-kube'), 'bin');
@@ -37,4 +40,19 @@ export function kubeBinary(name: KubeBinary): string {
 /** The version stamp the bootstrap wrote beside a binary. */
 export function builtVersion(name: KubeBinary): string {
   return readFileSync(join(kubeBin, `.${name}.version`), 'utf8').trim();
+}
+
+export type DaprProgram = 'daprd' | 'sentry' | 'injector' | 'operator' | 'placement' | 'scheduler';
+
+/**
+ * A Dapr program of a release: of the pinned one (daprd and sentry as npm start has them, the rest
+ * as bootstrap-kube.sh built them), or of the release the day 2 suite upgrades from
+ * (dapr-upgrade.json, built by bootstrap-kube.sh into a directory of its own). No other is built.
+ */
+export function daprProgramBinary(program: DaprProgram, version: string): string {
+  if (version === topology.daprVersion) return program === 'daprd' || program === 'sentry' ? daprBinary(program) : kubeBinary(program);
+  if (version !== upgrade.from) throw new Error(`Dapr ${version} is not built here: only ${topology.daprVersion} and ${upgrade.from} (dapr-upgrade.json) are`);
+  const path = join(kubeBin, `dapr-${version}`, program);
+  if (!existsSync(path)) throw new Error(`${path} is missing: run proving-ground/bootstrap-kube.sh (npm test runs it for you)`);
+  return path;
 }

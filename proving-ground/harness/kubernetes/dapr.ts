@@ -43,7 +43,7 @@ export async function renderDaprChart(values: HelmValues, version: string, dir: 
   writeFileSync(valuesFile, JSON.stringify(values));
   const { stdout } = await run(
     kubeBinary('helm'),
-    ['template', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--include-crds', '--values', valuesFile, '--set', `global.tag=${version}`],
+    ['template', 'dapr', daprChartDir(version), '--namespace', DAPR_NAMESPACE, '--include-crds', '--values', valuesFile, '--set', `global.tag=${version}`],
     { maxBuffer: 64 * 1024 * 1024, env: helmEnv(dir) },
   );
   return parseObjects(stdout);

@@ -9,39 +9,20 @@ const run = promisify(execFile);
 const README = resolve(__dirname, '../../../infra/cdk/README.md');
 const SECTION = '## Renewing the mTLS certificates';
 
-/** One shell line of the README: its pipeline's stages, each as kubectl's arguments. */
-export type Pipeline = string[][];
-
 /**
- * The kubectl command lines infra/cdk/README.md's "Renewing the mTLS certificates" gives a user,
- * in their order: every `kubectl` line of the section's `sh` blocks (the Dapr CLI's are another way
- * and left out), continuation lines joined, comments dropped, each `|` a stage that reads the one
- * before. The files the commands name (`ca.pem`, `issuer.pem`, `issuer.key`) are taken from
- * `certDir`, where the user would run them.
+ * The kubectl script infra/cdk/README.md's "Renewing the mTLS certificates" gives a user: its `sh`
+ * blocks that run kubectl, in order, as one script (the Dapr CLI's block is the other way, and
+ * left out), to be run with bash where the user would, in the directory holding `ca.pem`,
+ * `issuer.pem` and `issuer.key`.
  */
-export function renewalCommands(certDir: string, readme = readFileSync(README, 'utf8')): Pipeline[] {
+export function renewalScript(readme = readFileSync(README, 'utf8')): string {
   const start = readme.indexOf(SECTION);
   if (start < 0) throw new Error(`infra/cdk/README.md has no section "${SECTION}"`);
   const end = readme.indexOf('\n## ', start + SECTION.length);
   const section = readme.slice(start, end < 0 ? undefined : end);
-  const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] as string);
-  return blocks
-    .flatMap((block) => block.replace(/\\\n\s*/g, '').split('\n'))
-    .map((line) => line.replace(/\s+#.*$/, '').trim())
-    .filter((line) => line.startsWith('kubectl '))
-    .map((line) =>
-      line.split(/\s+\|\s+/).map((stage) => {
-        const args = stage.split(/\s+/);
-        if (args.shift() !== 'kubectl') throw new Error(`a stage of "${line}" is not kubectl`);
-        return args.map((arg) => arg.replace(/^(--from-file=[^=]+=)(.+)$/, (_, flag: string, file: string) => `${flag}${join(certDir, file)}`));
-      }),
-    );
-}
-
-/** Runs a pipeline: each stage gets the one before's output as its input. */
-export async function runPipeline(kubectl: (args: string[], input?: string) => Promise<{ stdout: string }>, pipeline: Pipeline): Promise<void> {
-  let input: string | undefined;
-  for (const stage of pipeline) input = (await kubectl(stage, input)).stdout;
+  const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1] as string).filter((block) => /^\s*kubectl /m.test(block) && !/^\s*dapr /m.test(block));
+  if (blocks.length === 0) throw new Error(`infra/cdk/README.md's "${SECTION}" has no kubectl block`);
+  return blocks.join('\n');
 }
 
 export interface RootAndIssuer {

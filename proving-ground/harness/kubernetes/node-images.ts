@@ -2,10 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { daprBinary } from '../../../dev/src/dapr-binaries';
 import { repoRoot } from '../daprd';
 import { type ImageApp, dockerfileOf } from '../image';
-import { kubeBinary } from './binaries';
+import { type DaprProgram, daprProgramBinary, kubeBinary } from './binaries';
 import { type ImageBuilder, addBusybox, makeRootfs } from './images';
 import { PAUSE_IMAGE, corednsVersion } from './node';
 
@@ -36,25 +35,25 @@ export async function corednsImage(builder: ImageBuilder, dir: string): Promise<
   return builder.archive(ref);
 }
 
-/** The Dapr program an image reference is for: ghcr.io/dapr/<program>:<version>. */
-function daprProgramOf(ref: string): 'daprd' | 'sentry' | 'injector' | 'operator' | 'placement' | 'scheduler' {
-  const program = /\/([a-z]+):[^/]+$/.exec(ref)?.[1];
-  if (program === 'daprd' || program === 'sentry' || program === 'injector' || program === 'operator' || program === 'placement' || program === 'scheduler') return program;
+/** The Dapr program and version an image reference is for: ghcr.io/dapr/<program>:<version>. */
+function daprProgramOf(ref: string): { program: DaprProgram; version: string } {
+  const [, program, version] = /\/([a-z]+):([^/]+)$/.exec(ref) ?? [];
+  if ((program === 'daprd' || program === 'sentry' || program === 'injector' || program === 'operator' || program === 'placement' || program === 'scheduler') && version) return { program, version };
   throw new Error(`no Dapr program is known for the image ${ref}`);
 }
 
 /**
  * One image per Dapr program, as Dapr's release images are (a distroless base with /<program>,
- * uid 65532): the binary built from the same dapr/dapr module as daprd, its libraries, and a CA
+ * uid 65532): the binary of the image's version (binaries.ts), its libraries, and a CA
  * bundle. The bundle holds `trustedCa`: the cache stand-in's CA, in the role Amazon's root CAs play
  * in the real images' bundle for ElastiCache's certificate.
  */
 export async function daprImages(builder: ImageBuilder, dir: string, refs: string[], trustedCa: string): Promise<string[]> {
   const archives: string[] = [];
   for (const ref of refs) {
-    const program = daprProgramOf(ref);
-    const binary = program === 'daprd' || program === 'sentry' ? daprBinary(program) : kubeBinary(program);
-    const rootfs = await makeRootfs(join(dir, `dapr-${program}`), { [`/${program}`]: binary }, [nonRoot]);
+    const { program, version } = daprProgramOf(ref);
+    const binary = daprProgramBinary(program, version);
+    const rootfs = await makeRootfs(join(dir, `dapr-${program}-${version}`), { [`/${program}`]: binary }, [nonRoot]);
     mkdirSync(join(rootfs, 'etc/ssl/certs'), { recursive: true });
     writeFileSync(join(rootfs, 'etc/ssl/certs/ca-certificates.crt'), readFileSync(trustedCa));
     await builder.fromRootfs(ref, rootfs, { entrypoint: [`/${program}`], user: '65532:65532' });

@@ -257,7 +257,7 @@ export async function startKubeletNode(options: KubeletNodeOptions): Promise<Kub
 }
 
 export interface PodStatus {
-  metadata: { name: string; namespace: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; deletionTimestamp?: string };
   spec: { containers: { name: string; image: string; resources?: { limits?: Record<string, string>; requests?: Record<string, string> } }[] };
   status: {
     phase: string;
@@ -273,7 +273,7 @@ export interface ContainerStatus {
   image: string;
   ready: boolean;
   restartCount: number;
-  state?: { waiting?: { reason?: string; message?: string } };
+  state?: { waiting?: { reason?: string; message?: string }; running?: { startedAt?: string } };
   lastState?: { terminated?: { reason?: string; exitCode?: number; finishedAt?: string } };
 }
 

@@ -1,10 +1,12 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { daprHelmValues } from '../../../infra/cdk/lib/dapr-helm-values';
-import { type K8sObject, loadDeployDir } from '../../../infra/cdk/lib/manifests';
+import { Writable } from 'node:stream';
+import { daprCrds } from '../../../infra/cdk/lib/dapr-control-plane';
+import { type HelmValues, daprHelmValues } from '../../../infra/cdk/lib/dapr-helm-values';
+import { DAPR_VERSION_ANNOTATION, type K8sObject, loadDeployDir } from '../../../infra/cdk/lib/manifests';
 import { topology } from '../../../infra/cdk/lib/topology';
-import { waitFor } from '../../../dev/src/processes';
+import { type Proc, runningProcesses, startProcess, stopAll, waitFor } from '../../../dev/src/processes';
 import { daprChartDir } from '../dapr-module';
 import { type Latest, LatestWatch } from '../latest-watch';
 import { type RedisTlsCluster, startRedisTlsCluster } from '../redis-cluster';
@@ -44,6 +46,11 @@ export class OrdersOnNode {
   readonly timings: Record<string, number> = {};
   /** When the suite first saw Sentry answer through its ClusterIP (ms since the epoch). */
   sentryRoutedAt = 0;
+  /** The Dapr control plane's version: the pinned one unless start() is told otherwise, then what upgradeDapr() moved it to. */
+  daprVersion = topology.daprVersion;
+  /** The CDK app's Dapr values, as given to helm on this node. */
+  private readonly daprValues: HelmValues = onTestNode(daprHelmValues({ highAvailability: false }));
+  private readonly generatorLogs = new GeneratorLogs(this);
 
   constructor(readonly dir: string) {}
 
@@ -86,7 +93,9 @@ export class OrdersOnNode {
     });
   }
 
-  async start(): Promise<void> {
+  /** Starts it all; `daprVersion` installs that Dapr release instead of the pinned one (binaries.ts says which are built). */
+  async start(options: { daprVersion?: string } = {}): Promise<void> {
+    this.daprVersion = options.daprVersion ?? topology.daprVersion;
     const builder = imageBuilder(join(this.dir, 'images'));
     const nodeArchives = await this.timed('pause and CoreDNS images', async () => [await pauseImage(builder, this.dir), await corednsImage(builder, this.dir)]);
     // The apps' builds and the node's start share nothing until the import: side by side.
@@ -108,26 +117,22 @@ export class OrdersOnNode {
     await node.importImages(apps.value);
 
     const cache = (this.cache = await this.timed('cache stand-in', () => startRedisTlsCluster({ network: node.network })));
-
-    // The Dapr control plane as the CDK app installs it: the pinned chart, the CDK app's values,
-    // helm install --wait (dapr-control-plane.ts).
-    const values = onTestNode(daprHelmValues({ highAvailability: false }));
-    const chart = await renderDaprChart(values, topology.daprVersion, this.dir);
-    const daprRefs = daprImageRefs(chart);
-    await this.timed('Dapr images', async () => node.importImages(await daprImages(builder, this.dir, daprRefs, cache.caPath)));
+    await this.importDaprImages(this.daprVersion);
     builder.remove();
     const present = await node.images();
-    const missing = [...daprRefs, ...Object.values(APP_IMAGES)].filter((ref) => !present.includes(ref));
+    const missing = Object.values(APP_IMAGES).filter((ref) => !present.includes(ref));
     if (missing.length > 0) throw new Error(`images missing from containerd: ${missing.join(', ')}`);
 
-    const valuesFile = join(this.dir, 'dapr-values.json');
-    writeFileSync(valuesFile, JSON.stringify(values));
     // The scheduler's members keep their etcd on volumes, HA or not (dapr-helm-values.ts): the
     // node's stand-in provisioner serves their claims for the whole suite.
     this.volumes = provisionLocalVolumes(node.controlPlane, join(this.dir, 'volumes'));
-    await this.timed('helm install dapr --wait', () =>
-      this.helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--create-namespace', '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
-    );
+    // The Dapr control plane as the CDK app installs it (dapr-control-plane.ts): the version's
+    // CRDs applied first with client-side `kubectl apply`, then the chart of that version with the
+    // CDK app's values, skipping its crds/, and helm's --wait.
+    await this.timed('helm install dapr --wait', async () => {
+      await this.kubectl(['apply', '-f', join(daprChartDir(this.daprVersion), 'crds')]);
+      await this.helm(['install', 'dapr', daprChartDir(this.daprVersion), '--namespace', DAPR_NAMESPACE, '--create-namespace', '--skip-crds', ...this.helmValueArgs(this.daprVersion), '--wait', '--timeout', '240s']);
+    });
 
     // helm's --wait sees Sentry's Pod Ready before kube-proxy routes its Service: a daprd started
     // in that window exits on `connection refused` and kubelet restarts it once (found here, in
@@ -147,14 +152,101 @@ export class OrdersOnNode {
     for (const args of commands) await this.kubectl(args);
     const objects = loadDeployDir().files.flatMap((file) => file.objects);
     await this.timed('deploy/ Pods Ready', () => this.awaitReady(topology.namespace, replicasIn(objects), 240_000));
+    this.generatorLogs.start();
+  }
+
+  /** `--values` and the image tag helm gets for a Dapr version (the published chart has the tag in its values; its source, `edge`). */
+  private helmValueArgs(version: string): string[] {
+    const valuesFile = join(this.dir, 'dapr-values.json');
+    writeFileSync(valuesFile, JSON.stringify(this.daprValues));
+    return ['--values', valuesFile, '--set', `global.tag=${version}`];
+  }
+
+  /** Builds the images of a Dapr version's chart and injector and imports them: what EKS nodes would pull. */
+  async importDaprImages(version: string): Promise<void> {
+    const node = this.running;
+    const cache = this.cache;
+    if (!cache) throw new Error('the cache stand-in did not start');
+    const builder = imageBuilder(join(this.dir, `images-dapr-${version}`));
+    try {
+      const refs = daprImageRefs(await renderDaprChart(this.daprValues, version, this.dir));
+      await this.timed(`Dapr ${version} images`, async () => node.importImages(await daprImages(builder, this.dir, refs, cache.caPath)));
+      const present = await node.images();
+      const missing = refs.filter((ref) => !present.includes(ref));
+      if (missing.length > 0) throw new Error(`images missing from containerd: ${missing.join(', ')}`);
+    } finally {
+      builder.remove();
+    }
+  }
+
+  /**
+   * Upgrades Dapr the way the CDK app does when its daprVersion changes: the new version's CRDs
+   * (the copy the CDK app applies, infra/cdk/dapr-crds) with client-side `kubectl apply`, then
+   * `helm upgrade` of the chart with its crds/ skipped and --wait, then the apps' Deployments with
+   * the version in their Pod templates' DAPR_VERSION_ANNOTATION, as the CDK app's next apply of
+   * deploy/ carries it, so that each rolls onto the new sidecar; done when every old Pod is gone.
+   * Resolves with when helm's wait ended (ms since the epoch): the control plane's part done.
+   */
+  async upgradeDapr(version: string): Promise<{ chartUpgradedAt: number }> {
+    const crds = daprCrds(version);
+    await this.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }));
+    await this.helm(['upgrade', 'dapr', daprChartDir(version), '--namespace', DAPR_NAMESPACE, '--skip-crds', ...this.helmValueArgs(version), '--wait', '--timeout', '240s']);
+    const previous = this.daprVersion;
+    this.daprVersion = version;
+    const chartUpgradedAt = Date.now();
+    const patch = JSON.stringify({ spec: { template: { metadata: { annotations: { [DAPR_VERSION_ANNOTATION]: version } } } } });
+    const daprEnabled = loadDeployDir().files.flatMap((file) => file.objects).filter((object) =>
+      object.kind === 'Deployment' && (object.spec as { template: { metadata?: { annotations?: Record<string, string> } } }).template.metadata?.annotations?.['dapr.io/enabled'] === 'true');
+    for (const deployment of daprEnabled) {
+      await this.kubectl(['patch', 'deployment', deployment.metadata.name, '-n', topology.namespace, '--type', 'merge', '-p', patch]);
+    }
+    for (const deployment of daprEnabled) {
+      await this.kubectl(['rollout', 'status', 'deployment', deployment.metadata.name, '-n', topology.namespace, '--timeout=300s']);
+    }
+    // A rollout is complete once its new Pods are Ready; the old ones still sleep in preStop and
+    // drain. The upgrade is done when they are gone.
+    await waitFor(`the ${topology.namespace} Pods of Dapr ${previous} gone`, async () => (await this.pods(topology.namespace)).every((pod) => !pod.metadata.deletionTimestamp), 300_000);
+    return { chartUpgradedAt };
+  }
+
+  /** `kubectl logs -f` of one container of a Pod, from its first line, every line kept (`timestamps`: each prefixed with its RFC 3339 time). */
+  followLog(pod: string, container: string, options: { timestamps?: boolean } = {}): { proc: Proc; lines: string[] } {
+    const wrapped = this.running.network.enter(kubeBinary('kubectl'), [
+      `--kubeconfig=${this.running.controlPlane.kubeconfig}`, 'logs', '-f', ...(options.timestamps ? ['--timestamps'] : []), '-n', topology.namespace, pod, '-c', container,
+    ]);
+    const lines: string[] = [];
+    let partial = '';
+    const echo = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        const parts = (partial + chunk.toString()).split('\n');
+        partial = parts.pop() ?? '';
+        lines.push(...parts.filter(Boolean));
+        done();
+      },
+    });
+    return { proc: startProcess(`logs:${pod}/${container}`, wrapped.command, wrapped.args, { echo }), lines };
   }
 
   /** Stops all start() started; says what of the node is still on the machine (empty when nothing). */
   async stop(): Promise<string[]> {
+    await this.generatorLogs.stop();
     await this.volumes?.stop();
     await this.node?.stop();
     await this.cache?.stop();
     return this.node?.leftovers() ?? [];
+  }
+
+  /**
+   * A suite's afterAll: stops all start() started and every process the suite started, removes the
+   * suite's directory, and prints its figures and timings. Resolves with what stayed behind, the
+   * node's leftovers and the processes still running: both empty when all went.
+   */
+  async tearDown(suiteName: string, figures: Record<string, number | string> = {}): Promise<{ leftovers: string[]; processes: string[] }> {
+    const leftovers = await this.stop();
+    await stopAll();
+    rmSync(this.dir, { recursive: true, force: true });
+    process.stdout.write(`${suiteName} figures: ${JSON.stringify(figures)}\n${suiteName} suite timings (ms): ${JSON.stringify(this.timings)}\n`);
+    return { leftovers, processes: runningProcesses().map((proc) => proc.name) };
   }
 
   /**
@@ -186,10 +278,13 @@ export class OrdersOnNode {
     return this.pods(topology.namespace, `app.kubernetes.io/name=${topology.orderStore.appId}`);
   }
 
-  /** The generator's `order accepted` lines: what it was told was stored, and when. */
+  /**
+   * The generator's `order accepted` lines: what it was told was stored, and when. Every generator
+   * Pod's since start() ended, a Pod a rollout replaced included.
+   */
   async acknowledged(): Promise<{ orderId: string; at: number }[]> {
-    const { stdout } = await this.kubectl(['logs', '-n', topology.namespace, '-l', `app.kubernetes.io/name=${topology.orderGenerator.appId}`, '-c', topology.orderGenerator.appId, '--tail=-1']);
-    return acceptedOrders(stdout);
+    await this.generatorLogs.poll();
+    return this.generatorLogs.acknowledged();
   }
 
   /** Every order key in the cache: a SCAN of each node (a cluster's keys are spread over them). */
@@ -279,14 +374,6 @@ export function acceptedOrders(log: string): { orderId: string; at: number }[] {
   });
 }
 
-/** The longest time between two acknowledgements from `from` to `to` (ms since the epoch). */
-export function longestGap(acks: { at: number }[], from: number, to: number): number {
-  const times = acks.map((ack) => ack.at).filter((at) => at >= from && at <= to).sort((a, b) => a - b);
-  let longest = 0;
-  for (let i = 1; i < times.length; i += 1) longest = Math.max(longest, (times[i] as number) - (times[i - 1] as number));
-  return longest;
-}
-
 /**
  * Dapr's chart starts its components at once, and each exits when what it needs at start is not
  * there yet; kubelet starts it again. Two such needs, seen in CI runs:
@@ -335,4 +422,53 @@ function daprImageRefs(chart: K8sObject[]): string[] {
 
 function replicasIn(objects: K8sObject[]): number {
   return objects.filter((o) => o.kind === 'Deployment').reduce((sum, o) => sum + ((o.spec as { replicas?: number }).replicas ?? 1), 0);
+}
+
+/**
+ * Follows the log of every order-generator Pod, from its first line to its last: `kubectl logs -l`
+ * shows only the Pods that still exist, and a rollout deletes the one whose acknowledgements a
+ * suite counts. A follow that ends while its container still runs is started again; its lines
+ * repeat, and each order counts once, at its first acknowledgement.
+ */
+class GeneratorLogs {
+  private readonly followers = new Map<string, { proc: Proc; lines: string[] }[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> = Promise.resolve();
+
+  constructor(private readonly suite: OrdersOnNode) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.poll().catch(() => undefined), 1_000);
+  }
+
+  /** Starts a follow of each generator container that runs and has none running; one poll at a time. */
+  poll(): Promise<void> {
+    this.polling = this.polling.then(async () => {
+      const pods = await this.suite.pods(topology.namespace, `app.kubernetes.io/name=${topology.orderGenerator.appId}`);
+      for (const pod of pods) {
+        const container = pod.status.containerStatuses?.find((status) => status.name === topology.orderGenerator.appId);
+        const follows = this.followers.get(pod.metadata.name) ?? [];
+        if (!container?.state?.running || follows.some((follow) => follow.proc.isRunning())) continue;
+        follows.push(this.suite.followLog(pod.metadata.name, topology.orderGenerator.appId));
+        this.followers.set(pod.metadata.name, follows);
+      }
+    });
+    return this.polling;
+  }
+
+  acknowledged(): { orderId: string; at: number }[] {
+    const first = new Map<string, number>();
+    for (const follows of this.followers.values()) {
+      for (const { lines } of follows) {
+        for (const ack of acceptedOrders(lines.join('\n'))) first.set(ack.orderId, Math.min(ack.at, first.get(ack.orderId) ?? Infinity));
+      }
+    }
+    return [...first].map(([orderId, at]) => ({ orderId, at })).sort((a, b) => a.at - b.at);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.polling.catch(() => undefined);
+    for (const follows of this.followers.values()) await Promise.all(follows.map((follow) => follow.proc.stop(5_000)));
+  }
 }

@@ -1,18 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { daprHelmValues } from '../../../infra/cdk/lib/dapr-helm-values';
 import { topology } from '../../../infra/cdk/lib/topology';
 import { daprChartDir } from '../../harness/dapr-module';
-import { kubeBinary } from '../../harness/kubernetes/binaries';
 import { DAPR_NAMESPACE, onTestNode, renderDaprChart } from '../../harness/kubernetes/dapr';
 import { isReady } from '../../harness/kubernetes/node';
 import { type ProbeResults, type ProbeTarget, probeFrom, probePod } from '../../harness/kubernetes/network-probe';
-import { APP_IMAGES, OrdersOnNode, longestGap } from '../../harness/kubernetes/orders-on-node';
+import { APP_IMAGES, OrdersOnNode } from '../../harness/kubernetes/orders-on-node';
+import { longestGap } from '../../harness/ack-gap';
 import { CACHE_PORT } from '../../harness/redis-cluster';
 import { type LatestWatch } from '../../harness/latest-watch';
-import { type Proc, runningProcesses, startProcess, stopAll, waitFor } from '../../../dev/src/processes';
+import { type Proc, startProcess, waitFor } from '../../../dev/src/processes';
 
 // deploy/ on a real node: kubelet, containerd and runc run the Pods, the Dapr control plane is the
 // pinned chart installed by helm with the CDK app's values, the apps' images are built from their
@@ -35,7 +35,6 @@ const MAX_ACK_GAP_MS = 1_000;
 describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and the apps built from their Dockerfiles', () => {
   const dir = mkdtempSync(join(tmpdir(), 'orders-node-'));
   const suite = new OrdersOnNode(dir);
-  let leftovers: string[] = [];
 
   const kubectl = (args: string[], input?: string) => suite.kubectl(args, input);
   const pods = (namespace: string) => suite.pods(namespace);
@@ -46,12 +45,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
   beforeAll(() => suite.start(), 900_000);
 
   afterAll(async () => {
-    leftovers = await suite.stop();
-    await stopAll();
-    rmSync(dir, { recursive: true, force: true });
-    process.stdout.write(`node suite timings (ms): ${JSON.stringify(suite.timings)}\n`);
-    expect(leftovers).toEqual([]);
-    expect(runningProcesses()).toEqual([]);
+    expect(await suite.tearDown('node')).toEqual({ leftovers: [], processes: [] });
   }, 300_000);
 
   const writeToken = async () => {
@@ -257,25 +251,8 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
 
     test('deleting one order-store Pod: its app finishes in-flight orders before its sidecar shuts down', async () => {
       const [victim] = await storePods();
-      /** `kubectl logs -f --timestamps` of one container of the victim, every line kept. */
-      const follow = (container: string): { proc: Proc; lines: string[] } => {
-        const wrapped = suite.running.network.enter(kubeBinary('kubectl'), [
-          `--kubeconfig=${suite.running.controlPlane.kubeconfig}`, 'logs', '-f', '--timestamps', '-n', topology.namespace, victim!.metadata.name, '-c', container,
-        ]);
-        const lines: string[] = [];
-        let partial = '';
-        const echo = new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            const parts = (partial + chunk.toString()).split('\n');
-            partial = parts.pop() ?? '';
-            lines.push(...parts.filter(Boolean));
-            done();
-          },
-        });
-        return { proc: startProcess(`logs:${container}`, wrapped.command, wrapped.args, { echo }), lines };
-      };
-      const appLogs = follow(topology.orderStore.appId);
-      const daprdLogs = follow('daprd');
+      const appLogs = suite.followLog(victim!.metadata.name, topology.orderStore.appId, { timestamps: true });
+      const daprdLogs = suite.followLog(victim!.metadata.name, 'daprd', { timestamps: true });
       await disrupt('delete one Pod', async () => {
         await kubectl(['delete', 'pod', '-n', topology.namespace, victim!.metadata.name, '--wait=true', '--timeout=120s']);
       });
@@ -363,7 +340,7 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
     // A fresh install, as a cluster created with daprHa=true gets.
     await suite.helm(['uninstall', 'dapr', '--namespace', DAPR_NAMESPACE, '--wait', '--timeout', '120s']);
     await suite.timed('helm install dapr (HA) --wait', () =>
-      suite.helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
+      suite.helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--skip-crds', '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
     );
     await suite.awaitReady(DAPR_NAMESPACE, expected, 120_000);
     process.stdout.write(`HA control plane: ${expected} Pods Ready; ${suite.volumes!.provisioned.length - provisionedBefore} volume(s) provisioned for its claims\n`);
