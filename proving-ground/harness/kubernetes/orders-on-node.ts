@@ -245,7 +245,8 @@ export class OrdersOnNode {
     const leftovers = await this.stop();
     await stopAll();
     rmSync(this.dir, { recursive: true, force: true });
-    process.stdout.write(`${suiteName} figures: ${JSON.stringify(figures)}\n${suiteName} suite timings (ms): ${JSON.stringify(this.timings)}\n`);
+    if (Object.keys(figures).length > 0) process.stdout.write(`${suiteName} figures: ${JSON.stringify(figures)}\n`);
+    process.stdout.write(`${suiteName} suite timings (ms): ${JSON.stringify(this.timings)}\n`);
     return { leftovers, processes: runningProcesses().map((proc) => proc.name) };
   }
 
