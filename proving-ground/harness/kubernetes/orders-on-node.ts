@@ -51,6 +51,8 @@ export class OrdersOnNode {
   /** The CDK app's Dapr values, as given to helm on this node. */
   private readonly daprValues: HelmValues = onTestNode(daprHelmValues({ highAvailability: false }));
   private readonly generatorLogs = new GeneratorLogs(this);
+  /** deploy/'s objects, as the suite applies them (before the node copy's substitutions). */
+  private readonly deployObjects = loadDeployDir().files.flatMap((file) => file.objects);
 
   constructor(readonly dir: string) {}
 
@@ -131,7 +133,7 @@ export class OrdersOnNode {
     // CDK app's values, skipping its crds/, and helm's --wait.
     await this.timed('helm install dapr --wait', async () => {
       await this.kubectl(['apply', '-f', join(daprChartDir(this.daprVersion), 'crds')]);
-      await this.helm(['install', 'dapr', daprChartDir(this.daprVersion), '--namespace', DAPR_NAMESPACE, '--create-namespace', '--skip-crds', ...this.helmValueArgs(this.daprVersion), '--wait', '--timeout', '240s']);
+      await this.installDaprChart();
     });
 
     // helm's --wait sees Sentry's Pod Ready before kube-proxy routes its Service: a daprd started
@@ -150,15 +152,22 @@ export class OrdersOnNode {
     const expected = ['create namespace', '-n orders', '-n orders', '-n orders', 'apply -k'];
     if (JSON.stringify(shape) !== JSON.stringify(expected)) throw new Error(`deploy/kustomization.yaml's header has the commands ${JSON.stringify(shape)}, not ${JSON.stringify(expected)}`);
     for (const args of commands) await this.kubectl(args);
-    const objects = loadDeployDir().files.flatMap((file) => file.objects);
-    await this.timed('deploy/ Pods Ready', () => this.awaitReady(topology.namespace, replicasIn(objects), 240_000));
+    await this.timed('deploy/ Pods Ready', () => this.awaitReady(topology.namespace, replicasIn(this.deployObjects), 240_000));
     this.generatorLogs.start();
   }
 
+  /**
+   * `helm install` of the chart of this.daprVersion as the CDK app installs it, its CRDs already
+   * applied: crds/ skipped, --wait. `values`: the CDK app's for this node unless given.
+   */
+  installDaprChart(values: HelmValues = this.daprValues): ReturnType<OrdersOnNode['helm']> {
+    return this.helm(['install', 'dapr', daprChartDir(this.daprVersion), '--namespace', DAPR_NAMESPACE, '--create-namespace', '--skip-crds', ...this.helmValueArgs(this.daprVersion, values), '--wait', '--timeout', '240s']);
+  }
+
   /** `--values` and the image tag helm gets for a Dapr version (the published chart has the tag in its values; its source, `edge`). */
-  private helmValueArgs(version: string): string[] {
+  private helmValueArgs(version: string, values: HelmValues = this.daprValues): string[] {
     const valuesFile = join(this.dir, 'dapr-values.json');
-    writeFileSync(valuesFile, JSON.stringify(this.daprValues));
+    writeFileSync(valuesFile, JSON.stringify(values));
     return ['--values', valuesFile, '--set', `global.tag=${version}`];
   }
 
@@ -195,7 +204,7 @@ export class OrdersOnNode {
     this.daprVersion = version;
     const chartUpgradedAt = Date.now();
     const patch = JSON.stringify({ spec: { template: { metadata: { annotations: { [DAPR_VERSION_ANNOTATION]: version } } } } });
-    const daprEnabled = loadDeployDir().files.flatMap((file) => file.objects).filter((object) =>
+    const daprEnabled = this.deployObjects.filter((object) =>
       object.kind === 'Deployment' && (object.spec as { template: { metadata?: { annotations?: Record<string, string> } } }).template.metadata?.annotations?.['dapr.io/enabled'] === 'true');
     for (const deployment of daprEnabled) {
       await this.kubectl(['patch', 'deployment', deployment.metadata.name, '-n', topology.namespace, '--type', 'merge', '-p', patch]);

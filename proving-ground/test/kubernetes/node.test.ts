@@ -1,10 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { daprHelmValues } from '../../../infra/cdk/lib/dapr-helm-values';
 import { topology } from '../../../infra/cdk/lib/topology';
-import { daprChartDir } from '../../harness/dapr-module';
 import { DAPR_NAMESPACE, onTestNode, renderDaprChart } from '../../harness/kubernetes/dapr';
 import { isReady } from '../../harness/kubernetes/node';
 import { type ProbeResults, type ProbeTarget, probeFrom, probePod } from '../../harness/kubernetes/network-probe';
@@ -334,13 +333,11 @@ describe('deploy/ on a real kubelet, with the Dapr chart installed by helm and t
     const expected = chart
       .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
       .reduce((sum, o) => sum + ((o.spec as { replicas?: number }).replicas ?? 1), 0);
-    const valuesFile = join(dir, 'dapr-ha-values.json');
-    writeFileSync(valuesFile, JSON.stringify(values));
     const provisionedBefore = suite.volumes!.provisioned.length;
     // A fresh install, as a cluster created with daprHa=true gets.
     await suite.helm(['uninstall', 'dapr', '--namespace', DAPR_NAMESPACE, '--wait', '--timeout', '120s']);
     await suite.timed('helm install dapr (HA) --wait', () =>
-      suite.helm(['install', 'dapr', daprChartDir(), '--namespace', DAPR_NAMESPACE, '--skip-crds', '--values', valuesFile, '--set', `global.tag=${topology.daprVersion}`, '--wait', '--timeout', '240s']),
+      suite.installDaprChart(values),
     );
     await suite.awaitReady(DAPR_NAMESPACE, expected, 120_000);
     process.stdout.write(`HA control plane: ${expected} Pods Ready; ${suite.volumes!.provisioned.length - provisionedBefore} volume(s) provisioned for its claims\n`);
